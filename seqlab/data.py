@@ -47,6 +47,7 @@ _INFO = {
 
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
+_DASHES = re.compile("[\x96\x97\u2013\u2014]")  # Windows-1252 and Unicode dashes
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,9 @@ class SentimentData:
 
 
 def clean_text(text: str) -> str:
-    """Turn HTML line breaks into spaces, unescape entities and collapse whitespace."""
+    """Turn HTML line breaks into spaces, unescape entities, normalise dashes, squash spaces."""
     text = _BREAK.sub(" ", text)
-    text = html.unescape(text)
+    text = _DASHES.sub(" - ", html.unescape(text))
     return _SPACES.sub(" ", text).strip()
 
 

@@ -84,7 +84,8 @@ class GloVe:
         q = q / max(float(np.linalg.norm(q)), 1e-8)
         scores = self.unit_vectors @ q
         skip = {self.index[w] for w in exclude if w in self.index}
-        top = np.argpartition(-scores, k + len(skip))[: k + len(skip)]
+        wanted = min(k + len(skip), len(scores))
+        top = np.argpartition(-scores, wanted - 1)[:wanted]
         ranked = [i for i in top[np.argsort(-scores[top])] if i not in skip][:k]
         return [(self.words[i], float(scores[i])) for i in ranked]
 

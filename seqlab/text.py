@@ -27,7 +27,8 @@ OOV_TOKEN = "<unk>"
 
 _NEGATION = re.compile(r"n't\b")
 _CLITIC = re.compile(r"'(s|re|ve|ll|m|d)\b")
-_TOKEN = re.compile(r"n't|'(?:s|re|ve|ll|m|d)\b|[a-z0-9]+(?:-[a-z0-9]+)*|[!?]")
+# Words are runs of Unicode letters and digits (GloVe has "naïveté", "almodóvar").
+_TOKEN = re.compile(r"n't|'(?:s|re|ve|ll|m|d)\b|[^\W_]+(?:-[^\W_]+)*|[!?]")
 
 
 def tokenize(text: str) -> list[str]:

@@ -21,6 +21,7 @@ def test_raw_counts_and_balance_match_the_published_datasets():
 
 def test_html_breaks_are_cleaned():
     assert clean_text("Great.<br /><br />Really  &amp; truly<BR>") == "Great. Really & truly"
+    assert clean_text("fun\x97really") == "fun - really"
     texts, _ = load_raw("imdb")
     assert not any("<br" in t.lower() for t in texts)
 

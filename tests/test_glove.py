@@ -67,3 +67,8 @@ def test_save_subset_is_small_and_round_trips(glove, tmp_path):
 def test_unsupported_dimension():
     with pytest.raises(ValueError, match="not 64"):
         load_glove(64)
+
+
+def test_neighbours_in_a_tiny_table():
+    small = GloVe(["a", "b", "c"], np.eye(3, dtype=np.float32))
+    assert [w for w, _ in small.neighbours("a", k=10)] == ["b", "c"]

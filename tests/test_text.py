@@ -81,3 +81,7 @@ def test_text_module_works_without_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[[0, 2, 3]]"
+
+
+def test_accented_words_stay_whole():
+    assert tokenize("Naïveté, clichés and Almodóvar") == ["naïveté", "clichés", "and", "almodóvar"]
