@@ -1,0 +1,45 @@
+"""One module per assignment: what to build from a submission (cases) and its checks.
+
+An assignment module defines ``NAME``, ``FILENAME``, ``FUNCTIONS`` (the contract's
+signatures), ``cases(profile)`` and ``prepare(...)``, and registers its checks with
+``autograder.registry.check``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import import_module
+
+ASSIGNMENTS = ("sentiment",)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of a student function that the grader builds and then measures.
+
+    ``kind`` is ``build_model`` (the result is saved as ``.keras``) or ``call_with_objects``
+    (the result is saved as ``.npy``). ``matrix`` names the embedding matrix passed as the
+    first argument; ``probes`` are the ``(batch, T)`` inputs the saved model is run on;
+    ``recipe`` names a training recipe for accuracy checks.
+    """
+
+    id: str
+    function: str
+    kwargs: dict = field(default_factory=dict)
+    kind: str = "build_model"
+    matrix: str | None = "small"
+    probes: tuple[tuple[int, int], ...] = ()
+    recipe: str | None = None
+    vocab_words: tuple[str, ...] = ()
+
+    def call(self) -> str:
+        """How the student would write this call, for messages."""
+        first = {"small": "matrix", None: "vocab, glove"}.get(self.matrix, "glove_matrix")
+        args = ", ".join([first, *(f"{k}={v!r}" for k, v in self.kwargs.items())])
+        return f"{self.function}({args})"
+
+
+def load_assignment(name: str):
+    if name not in ASSIGNMENTS:
+        raise ValueError(f"unknown assignment {name!r}: expected one of {list(ASSIGNMENTS)}")
+    return import_module(f"autograder.assignments.{name}")

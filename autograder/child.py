@@ -1,0 +1,201 @@
+"""The untrusted side: import the student's module and run the tasks it is given.
+
+Run as ``python -I -m autograder.child spec.json`` by :mod:`autograder.sandbox`, in a temp
+directory holding only the submission. Tasks call one student function each and leave their
+result as *files* (a saved ``.keras`` model, ``.npy`` arrays) that the trusted worker or the
+parent then loads and measures itself; nothing this process says about a model is believed.
+Before the module is imported, a snapshot of Keras, NumPy and builtins is taken; a task after
+which any of them changed reports ``tampered``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import time
+import traceback
+
+import numpy as np
+
+WATCHED = ("builtins", "json", "numpy", "numpy.random", "numpy.linalg", "inspect")
+
+
+def _watch_list():
+    import keras
+
+    objects = {name: sys.modules[name] for name in WATCHED if name in sys.modules}
+    objects.update({"keras": keras, "keras.layers": keras.layers, "keras.Model": keras.Model,
+                    "keras.layers.Layer": keras.layers.Layer, "keras.saving": keras.saving,
+                    "keras.ops": keras.ops})
+    return objects
+
+
+def snapshot(objects) -> dict[str, dict[str, int]]:
+    """``{object name: {attribute: id(value)}}`` for everything watched."""
+    return {name: {k: id(v) for k, v in vars(obj).items()} for name, obj in objects.items()}
+
+
+LAZY = frozenset({"__annotations__", "_abc_impl"})  # filled in by Python itself on first use
+
+
+def changed(objects, before) -> list[str]:
+    """Attributes that were removed or replaced since ``before``.
+
+    Added attributes are not flagged: lazy imports add submodules to ``keras`` as they load.
+    """
+    after = snapshot(objects)
+    diffs = []
+    for name, attrs in before.items():
+        now = after[name]
+        diffs += [f"{name}.{k}" for k, v in attrs.items() if k not in LAZY and now.get(k) != v]
+    return sorted(diffs)
+
+
+def warm_up(workdir: str) -> None:
+    """Build and save one tiny model so Keras' lazy set-up happens before the snapshot."""
+    import keras
+
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    outputs = keras.layers.Dense(1)(keras.layers.Embedding(3, 2)(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(loss="binary_crossentropy")
+    model.save(os.path.join(workdir, ".warm_up.keras"))
+    os.remove(os.path.join(workdir, ".warm_up.keras"))
+
+
+def student_frame(exc: BaseException, module_file: str) -> str:
+    """' (line N: code)' for the deepest traceback frame inside the student's file."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == module_file]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" (sentiment.py line {frame.lineno}: {frame.line})".replace(
+        "sentiment.py", os.path.basename(module_file))
+
+
+def describe_error(exc: BaseException, module_file: str) -> tuple[str, str]:
+    """(status, sentence) for an exception raised by student code."""
+    if isinstance(exc, NotImplementedError):
+        return "not_implemented", f"not implemented yet: {exc}" if str(exc) else \
+            "not implemented yet"
+    if isinstance(exc, SystemExit):
+        return "error", f"called sys.exit({exc.code!r}) instead of returning"
+    if isinstance(exc, MemoryError):
+        return "error", "ran out of memory (the grader's limit): is something far too large?"
+    if isinstance(exc, RecursionError):
+        return "error", "recursed without end (RecursionError)"
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return "error", f"raised {type(exc).__name__}: {text}{student_frame(exc, module_file)}"
+
+
+def signature_of(function) -> dict:
+    try:
+        sig = inspect.signature(function)
+    except (TypeError, ValueError):
+        return {"error": "has no readable signature"}
+    return {"parameters": [
+        {"name": p.name, "kind": p.kind.name,
+         "default": repr(p.default) if p.default is not inspect.Parameter.empty else None}
+        for p in sig.parameters.values()]}
+
+
+def main() -> int:
+    with open(sys.argv[1]) as handle:
+        spec = json.load(handle)
+    out = os.fdopen(int(os.environ["SEQLAB_RESULT_FD"]), "w", buffering=1)
+    write = out.write
+    dumps = json.dumps
+
+    def emit(**event) -> None:
+        write(dumps(event) + "\n")
+        out.flush()
+
+    import keras
+
+    Model = keras.Model
+    save_array = np.save
+    is_instance = builtins.isinstance
+    warm_up(os.getcwd())
+    objects = _watch_list()
+    before = snapshot(objects)
+    module_file = os.path.abspath(spec["module_file"])
+    sys.path.insert(0, os.path.dirname(module_file))
+    try:
+        module_spec = importlib.util.spec_from_file_location(spec["module_name"], module_file)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[spec["module_name"]] = module
+        module_spec.loader.exec_module(module)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt included
+        _, message = describe_error(exc, module_file)
+        emit(event="import_error", message=f"{os.path.basename(module_file)} could not be "
+                                           f"imported: it {message}")
+        return 0
+    functions = {name: signature_of(getattr(module, name)) for name in spec["functions"]
+                 if callable(getattr(module, name, None))}
+    emit(event="ready", functions=functions)
+    for task in spec["tasks"]:
+        emit(event="start", id=task["id"])
+        start = time.perf_counter()
+        status, message, data = "ok", "", {}
+        try:
+            data = run_task(module, task, Model, save_array, is_instance, functions)
+        except _Refused as refusal:
+            status, message = refusal.status, str(refusal)
+        except BaseException as exc:
+            status, message = describe_error(exc, module_file)
+        tampered = changed(objects, before)
+        if tampered:
+            status = "tampered"
+            message = (f"the module changed {', '.join(tampered[:3])}: grading inspects real "
+                       "Keras and NumPy objects, so modifying those libraries is not allowed")
+            before = snapshot(objects)
+        emit(event="done", id=task["id"], status=status, message=message, data=data,
+             seconds=time.perf_counter() - start)
+    return 0
+
+
+class _Refused(Exception):
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def run_task(module, task, Model, save_array, is_instance, functions) -> dict:
+    """Call one student function as the task says and leave its result in a file."""
+    if task["kind"] == "signatures":
+        return {"functions": functions}
+    name = task["function"]
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise _Refused("missing", f"{name} is not defined in the module")
+    args = [np.load(path, allow_pickle=False) for path in task.get("array_args", [])]
+    args += task.get("args", [])
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in task.get("kwargs", {}).items()}
+    if task["kind"] == "build_model":
+        result = function(*args, **kwargs)
+        if not is_instance(result, Model):
+            raise _Refused("wrong_type", f"{name} returned {type(result).__name__}, expected "
+                                         "a keras.Model")
+        result.save(task["output"])
+        return {"saved": task["output"]}
+    if task["kind"] == "call_with_objects":  # e.g. build_embedding_matrix(vocab, glove)
+        from seqlab.glove import load_glove
+        from seqlab.text import Vocabulary
+
+        vocab = Vocabulary(task["vocab_words"])
+        result = function(vocab, load_glove(), **kwargs)
+        array = np.asarray(result)
+        if array.dtype == object:
+            raise _Refused("wrong_type", f"{name} returned {type(result).__name__}, expected "
+                                         "a NumPy array of numbers")
+        save_array(task["output"], array, allow_pickle=False)
+        return {"saved": task["output"]}
+    raise _Refused("error", f"unknown task kind {task['kind']!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Command line: ``python -m autograder grade|calibrate ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from autograder.assignments import ASSIGNMENTS
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder",
+                                     description="Grade seqlab assignments in a sandbox.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    grade = sub.add_parser("grade", help="grade one submission (a folder or a .zip)")
+    grade.add_argument("submission")
+    grade.add_argument("--json", metavar="PATH", help="write Gradescope results.json here")
+    grade.add_argument("--profile", choices=["quick", "full"], default="quick")
+    grade.add_argument("--assignment", choices=list(ASSIGNMENTS),
+                       help="grade just this assignment (a missing file then scores 0)")
+    calibrate = sub.add_parser("calibrate", help="calibrate accuracy bands on the reference")
+    calibrate.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    calibrate.add_argument("--margin", type=float, default=0.03)
+    args = parser.parse_args(argv)
+
+    if args.command == "grade":
+        from autograder.grader import grade as run_grade
+        from autograder.report import print_table, write_json
+        from autograder.submission import SubmissionError
+
+        try:
+            result = run_grade(args.submission, profile=args.profile,
+                               assignment=args.assignment)
+        except SubmissionError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print_table(result)
+        if args.json:
+            print(f"wrote {write_json(result, args.json)}")
+        return 0
+    if args.command == "calibrate":
+        from autograder.calibrate import calibrate as run_calibrate
+
+        run_calibrate(seeds=args.seeds, margin=args.margin)
+        return 0
+    return 2

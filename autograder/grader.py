@@ -1,0 +1,359 @@
+"""Grade one submission: build in the sandbox, measure in the worker, judge in this process.
+
+This process never imports student code or Keras models: it prepares inputs, keeps the
+holdout labels, runs :mod:`autograder.child` (untrusted) and :mod:`autograder.worker`
+(trusted) through :mod:`autograder.sandbox`, and turns their plain-data results into scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+import autograder.assignments as assignments_pkg
+from autograder.registry import REGISTRY, Check, Outcome, failed, skipped
+from autograder.sandbox import Limits, TaskResult, run_tasks
+from autograder.submission import Submission, resolve
+
+BANDS_FILE = Path(__file__).with_name("bands.json")
+STATUS_WORDS = {
+    "not_implemented": "is not implemented yet",
+    "missing": "is missing",
+}
+
+
+@dataclass
+class TestResult:
+    assignment: str
+    name: str
+    points: float
+    max_points: float
+    status: str
+    message: str
+    visibility: str
+
+
+@dataclass
+class GradeResult:
+    submission: str
+    profile: str
+    tests: list[TestResult] = field(default_factory=list)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.points for t in self.tests), 4)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(t.max_points for t in self.tests), 4)
+
+
+def load_bands() -> dict:
+    if not BANDS_FILE.exists():
+        return {}
+    return json.loads(BANDS_FILE.read_text())
+
+
+class Observations:
+    """Everything the checks of one assignment may look at (plain data only)."""
+
+    def __init__(self, cases, built, measured, trained, arrays, signatures, labels, bands,
+                 recipes, expected, submitted, profile="quick", full_bands=None):
+        self.profile, self.full_bands = profile, full_bands or {}
+        self.cases, self.built, self.measured = cases, built, measured
+        self.trained, self.arrays, self.signatures = trained, arrays, signatures
+        self.labels, self.bands, self.recipes = labels, bands, recipes
+        self.expected, self.submitted = expected, submitted
+
+    def model(self, case_id: str) -> dict:
+        return self.measured[case_id]
+
+    def call(self, case_id: str) -> str:
+        return self.cases[case_id].call()
+
+
+class CaseFailure(Exception):
+    pass
+
+
+@lru_cache(maxsize=4)
+def accuracy_inputs(dataset: str, profile: str = "quick"):
+    """(matrix, x_train, y_train, x_test, y_test) for an accuracy recipe, built once."""
+    from seqlab.data import load_sentiment
+    from seqlab.glove import load_glove
+    from seqlab.text import Vocabulary, encode_texts
+
+    data = load_sentiment(dataset, profile=profile, seed=0)
+    vocab = Vocabulary.build(data.train.texts, max_size=data.vocab_size)
+    matrix = load_glove().embedding_matrix(vocab, seed=0).matrix
+    x_train = encode_texts(data.train.texts, vocab, data.max_len)
+    x_test = encode_texts(data.test.texts, vocab, data.max_len)
+    return matrix, x_train, data.train.labels.astype("float32"), x_test, data.test.labels
+
+
+def expected_embedding_matrix(words) -> dict:
+    from seqlab.glove import load_glove
+    from seqlab.text import Vocabulary
+
+    glove = load_glove()
+    vocab = Vocabulary(list(words))
+    known = {i: glove.vector(w) for i, w in enumerate(vocab.itos) if i >= 2 and w in glove}
+    unknown = [i for i in range(1, len(vocab)) if i not in known]
+    return {"shape": (len(vocab), glove.dim), "known": known, "unknown_ids": unknown,
+            "words": vocab.itos}
+
+
+def grade(submission_path, *, profile: str = "quick", assignment: str | None = None,
+          functions: tuple[str, ...] | None = None, public_only: bool = False,
+          limits: Limits | None = None, recipe_seed: int | None = None,
+          case_timeout: float | None = None, workdir: Path | None = None) -> GradeResult:
+    """Grade the submission at ``submission_path`` (folder or .zip).
+
+    ``functions`` limits grading to the checks of those student functions (``public_only``
+    to the quick public ones, as a notebook's ``check()`` does); ``case_timeout`` overrides
+    every check's per-case timeout (seconds).
+    """
+    start = time.perf_counter()
+    limits = limits or Limits()
+    result = GradeResult(submission=str(submission_path), profile=profile)
+    root = Path(workdir or tempfile.mkdtemp(prefix="seqlab-grade-"))
+    try:
+        submission = resolve(submission_path, root / "submission")
+        names = [assignment] if assignment else [
+            a for a in assignments_pkg.ASSIGNMENTS
+            if submission.has(assignments_pkg.load_assignment(a).FILENAME)]
+        if not names:
+            wanted = ", ".join(assignments_pkg.load_assignment(a).FILENAME
+                               for a in assignments_pkg.ASSIGNMENTS)
+            result.tests.append(TestResult("submission", "submission holds a module file", 0,
+                                           0, "failed", f"expected one of {wanted}, got "
+                                           f"{', '.join(submission.files) or 'no usable files'}",
+                                           "visible"))
+        for name in names:
+            result.tests += grade_assignment(name, submission, root / name, profile=profile,
+                                             functions=functions, public_only=public_only,
+                                             limits=limits, recipe_seed=recipe_seed,
+                                             case_timeout=case_timeout, timings=result.timings)
+        if submission.ignored:
+            result.notes.append(f"ignored {len(submission.ignored)} other file(s): "
+                                f"{', '.join(submission.ignored[:5])}")
+    finally:
+        if workdir is None:
+            shutil.rmtree(root, ignore_errors=True)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def grade_assignment(name: str, submission: Submission, root: Path, *, profile: str,
+                     functions=None, public_only=False, limits: Limits,
+                     recipe_seed: int | None = None, case_timeout: float | None = None,
+                     timings: dict[str, float] | None = None) -> list[TestResult]:
+    spec = assignments_pkg.load_assignment(name)
+    checks = [c for c in REGISTRY[name] if (functions is None or c.function in functions)
+              and (c.public or not public_only)]
+    if not submission.has(spec.FILENAME):
+        return [_result(c, failed(f"{spec.FILENAME} was not submitted")) for c in checks]
+    needed = {case_id for c in checks for case_id in c.needs}
+    timeouts = {case_id: case_timeout or max(c.timeout for c in checks if case_id in c.needs)
+                for case_id in needed}
+    if any(c.name.startswith("accuracy: your submitted") for c in checks):
+        timeouts["submitted_model"] = 300.0
+    observations, built, measured = observe(spec, submission, root, timeouts, limits=limits,
+                                            recipe_seed=recipe_seed, timings=timings,
+                                            profile=profile)
+    if not built["signatures"].ok and built["signatures"].status == "import_error":
+        message = built["signatures"].message
+        return [_result(c, failed(message)) for c in checks]
+    return [_result(c, _judge(c, observations, built, measured)) for c in checks]
+
+
+def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float], *,
+            limits: Limits, recipe_seed: int | None = None,
+            timings: dict[str, float] | None = None, profile: str = "quick"):
+    """Build the cases in the child, measure or train them in the worker.
+
+    Returns ``(observations, built, measured)``; ``timeouts`` maps case id to seconds and
+    ``timings`` (if given) receives the seconds each stage took.
+    """
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+    cases = {case_id: spec.CASES[case_id] for case_id in spec.CASES if case_id in timeouts}
+    score_submitted = (profile == "full" and "submitted_model" in timeouts
+                       and submission.has("model.keras"))
+
+    child_dir, inputs_dir, worker_dir = root / "child", root / "inputs", root / "worker"
+    for folder in (child_dir, inputs_dir, worker_dir, child_dir / "out"):
+        folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(submission.folder / spec.FILENAME, child_dir / spec.FILENAME)
+
+    recipes = {k: dict(v) for k, v in spec.RECIPES.items()}
+    if recipe_seed is not None:
+        for recipe in recipes.values():
+            recipe["seed"] = recipe_seed
+    matrices = {"small": spec.small_matrix()}
+    labels, train_inputs = {}, {}
+    for case in cases.values():
+        if case.recipe and case.recipe not in labels:
+            matrix, x_train, y_train, x_test, y_test = accuracy_inputs(
+                recipes[case.recipe]["dataset"])
+            matrices[case.recipe] = matrix
+            labels[case.recipe] = y_test.astype(np.int64)
+            data_path = inputs_dir / f"{case.recipe}.npz"
+            np.savez(data_path, x_train=x_train, y_train=y_train, x_test=x_test)
+            train_inputs[case.recipe] = data_path
+    if score_submitted:  # the student's own trained model, on the full-profile holdout
+        _, _, _, x_test, y_test = accuracy_inputs(spec.SUBMITTED_MODEL_DATASET, "full")
+        labels["submitted_model"] = y_test.astype(np.int64)
+        np.savez(inputs_dir / "submitted_model.npz", x_test=x_test)
+    for key, matrix in matrices.items():
+        np.save(inputs_dir / f"{key}.npy", matrix)
+        np.save(child_dir / f"{key}.npy", matrix)
+
+    timings["prepare inputs (parent)"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+
+    # 1. The untrusted child calls the student's functions.
+    child_tasks = [{"id": "signatures", "kind": "signatures", "function": "", "timeout": 30}]
+    for case in cases.values():
+        task = {"id": case.id, "kind": case.kind, "function": case.function,
+                "kwargs": case.kwargs, "timeout": timeouts[case.id]}
+        if case.kind == "build_model":
+            task.update(array_args=[f"{case.matrix}.npy"], output=f"out/{case.id}.keras")
+        else:
+            task.update(vocab_words=list(case.vocab_words), output=f"out/{case.id}.npy")
+        child_tasks.append(task)
+    built = run_tasks("autograder.child", {"module_file": spec.FILENAME, "module_name": spec.NAME,
+                                           "functions": list(spec.FUNCTIONS)},
+                      child_tasks, workdir=child_dir, limits=limits, log_dir=root,
+                      describe=lambda t: cases[t["id"]].call() if t["id"] in cases
+                      else "reading the functions")
+    signatures = built["signatures"].data.get("functions", {}) if built["signatures"].ok else {}
+    timings["build cases (student child)"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+
+    # 2. The trusted worker loads what was saved and measures or trains it.
+    worker_tasks, arrays = [], {}
+    for case in cases.values():
+        if not built[case.id].ok:
+            continue
+        if case.kind == "call_with_objects":
+            arrays[case.id] = _load_array(child_dir / "out" / f"{case.id}.npy", built, case.id)
+            continue
+        model_file = worker_dir / f"{case.id}.keras"
+        source = child_dir / "out" / f"{case.id}.keras"
+        if not source.is_file():
+            built[case.id] = TaskResult(case.id, "error", "no model file was saved")
+            continue
+        shutil.copyfile(source, model_file)
+        if case.recipe:
+            worker_tasks.append({"id": case.id, "kind": "train", "model": str(model_file),
+                                 "data": str(train_inputs[case.recipe]),
+                                 "recipe": recipes[case.recipe],
+                                 "timeout": timeouts[case.id] * 3})
+        else:
+            worker_tasks.append({"id": case.id, "kind": "inspect", "model": str(model_file),
+                                 "matrix": str(inputs_dir / f"{case.matrix}.npy"),
+                                 "probes": [list(p) for p in case.probes], "timeout": 60})
+    if score_submitted:
+        shutil.copyfile(submission.folder / "model.keras", worker_dir / "submitted.keras")
+        worker_tasks.append({"id": "submitted_model", "kind": "predict",
+                             "model": str(worker_dir / "submitted.keras"),
+                             "data": str(inputs_dir / "submitted_model.npz"),
+                             "timeout": timeouts["submitted_model"]})
+    measured = run_tasks("autograder.worker", {}, worker_tasks, workdir=worker_dir,
+                         limits=Limits(memory_bytes=limits.memory_bytes, threads=limits.threads,
+                                       cpu_seconds=limits.cpu_seconds),
+                         log_dir=root) if worker_tasks else {}
+    timings["inspect and train (worker)"] = time.perf_counter() - clock
+    for case_id, task in measured.items():
+        if case_id in cases and cases[case_id].recipe:
+            timings[f"  of which training {case_id}"] = task.seconds
+
+    observations = Observations(
+        cases=cases, built=built,
+        measured={k: v.data for k, v in measured.items() if v.ok},
+        trained={k: v.data for k, v in measured.items() if v.ok and k in cases
+                 and cases[k].recipe},
+        arrays=arrays, signatures=signatures, labels=labels,
+        bands=load_bands().get("quick", {}), recipes=recipes, profile=profile,
+        full_bands=load_bands().get("full", {}),
+        expected={"matrix": expected_embedding_matrix(spec.MATRIX_WORDS)}
+        if "matrix_a" in cases else {},
+        submitted={**_submitted_files(submission),
+                   "prediction": measured.get("submitted_model")})
+    return observations, built, measured
+
+
+def _load_array(path: Path, built, case_id):
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as exc:  # a forged or broken file
+        built[case_id] = TaskResult(case_id, "error", f"its result could not be read ({exc})")
+        return None
+
+
+def _submitted_files(submission: Submission) -> dict:
+    info = {}
+    if submission.has("model.keras"):
+        info["model_sha256"] = hashlib.sha256(
+            (submission.folder / "model.keras").read_bytes()).hexdigest()
+    if submission.has("run_report.json"):
+        try:
+            info["report"] = json.loads((submission.folder / "run_report.json").read_text())
+        except (ValueError, UnicodeDecodeError):
+            info["report"] = "unreadable"
+    return info
+
+
+def _case_problem(case, built: TaskResult, measured: TaskResult | None) -> str | None:
+    call = case.call()
+    if not built.ok:
+        if built.status in STATUS_WORDS:
+            return f"{case.function} {STATUS_WORDS[built.status]}"
+        return f"{call} {built.message}" if built.status in ("error", "not_implemented") \
+            else f"{call}: {built.message}"
+    if case.kind == "build_model" and (measured is None or not measured.ok):
+        why = measured.message if measured is not None else "no result"
+        return (f"{call} returned a model the grader could not load or run: {why} (use "
+                "built-in Keras layers; Lambda layers and custom classes are not allowed)")
+    return None
+
+
+def _judge(check: Check, obs: Observations, built, measured) -> Outcome:
+    for case_id in check.needs:
+        case = obs.cases[case_id]
+        problem = _case_problem(case, built[case_id], measured.get(case_id))
+        if problem:
+            if check.name.startswith("GPU") and built[case_id].ok:
+                return skipped(f"no trained model to check: {problem}")
+            return failed(problem)
+        if case.kind == "call_with_objects" and obs.arrays.get(case_id) is None:
+            return failed(f"{case.call()}: {built[case_id].message}")
+        if case.recipe and case.recipe not in obs.bands:
+            return skipped(f"no calibrated band for {case.recipe}: run "
+                           "`python -m autograder calibrate`")
+    try:
+        return check.judge(obs)
+    except Exception as exc:  # a bug in a check must not crash grading
+        return failed(f"the grader could not evaluate this check ({type(exc).__name__}: {exc});"
+                      " please tell your TA")
+
+
+def _result(check: Check, outcome: Outcome) -> TestResult:
+    counted = outcome.status != "skipped"
+    return TestResult(
+        assignment=check.assignment, name=check.name,
+        points=round(check.points * outcome.fraction, 2) if counted else 0.0,
+        max_points=check.points if counted else 0.0, status=outcome.status,
+        message=outcome.message, visibility=check.visibility)

@@ -1,0 +1,87 @@
+"""Checks as small decorated functions, and what they return.
+
+A check judges *observations* (plain data measured by the grader on real Keras objects it
+loaded itself) and returns an :class:`Outcome`. Register one with :func:`check`::
+
+    @check("build_rnn_classifier: output shape", points=8, assignment="sentiment",
+           function="build_rnn_classifier", needs=("gru", "lstm"))
+    def rnn_output_shape(obs):
+        ...
+        return passed("(batch, 1) for every batch size and length")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A check's verdict: ``fraction`` of its points, a status and a sentence for the student.
+
+    ``status`` is ``"passed"``, ``"partial"``, ``"failed"`` or ``"skipped"`` (not counted).
+    """
+
+    fraction: float
+    status: str
+    message: str
+
+
+def passed(message: str = "") -> Outcome:
+    return Outcome(1.0, "passed", message)
+
+
+def failed(message: str) -> Outcome:
+    return Outcome(0.0, "failed", message)
+
+
+def partial(fraction: float, message: str) -> Outcome:
+    fraction = min(max(float(fraction), 0.0), 1.0)
+    status = "passed" if fraction >= 1.0 else "failed" if fraction <= 0.0 else "partial"
+    return Outcome(fraction, status, message)
+
+
+def skipped(message: str) -> Outcome:
+    """Not applicable here (e.g. no GPU visible): shown, worth nothing, never a pass."""
+    return Outcome(0.0, "skipped", message)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded test. ``needs`` names the cases (built models) it judges."""
+
+    assignment: str
+    name: str
+    points: float
+    judge: Callable
+    function: str | None = None
+    visibility: str = "visible"
+    timeout: float = 60.0
+    needs: tuple[str, ...] = ()
+    public: bool = True
+
+
+REGISTRY: dict[str, list[Check]] = {}
+
+
+def check(name: str, *, points: float, assignment: str, function: str | None = None,
+          visibility: str = "visible", timeout: float = 60.0, needs: tuple[str, ...] = (),
+          public: bool = True) -> Callable:
+    """Register the decorated ``judge(obs) -> Outcome`` as a graded check.
+
+    ``timeout`` is the wall-clock budget, in seconds, for building each case it needs;
+    ``public`` checks also run from a notebook's ``check("<function>")``.
+    """
+    if visibility not in VISIBILITIES:
+        raise ValueError(f"visibility must be one of {VISIBILITIES}, got {visibility!r}")
+
+    def register(judge: Callable) -> Callable:
+        REGISTRY.setdefault(assignment, []).append(Check(
+            assignment=assignment, name=name, points=points, judge=judge, function=function,
+            visibility=visibility, timeout=timeout, needs=tuple(needs), public=public))
+        return judge
+
+    return register

@@ -1,0 +1,60 @@
+"""Results for people and for Gradescope: a readable table and ``results.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from autograder.grader import GradeResult
+
+STYLE = {"passed": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}
+
+
+def results_json(result: GradeResult) -> dict:
+    """Gradescope's autograder results format (score, execution_time, output, tests)."""
+    tests = []
+    for test in result.tests:
+        entry = {"name": test.name, "score": test.points, "max_score": test.max_points,
+                 "output": test.message, "visibility": test.visibility}
+        if test.status == "skipped":
+            entry["name"] = f"[skipped] {test.name}"
+        else:
+            entry["status"] = "passed" if test.status == "passed" else "failed"
+        tests.append(entry)
+    output = (f"Score {result.score:g} / {result.max_score:g} ({result.profile} profile). "
+              + " ".join(result.notes)).strip()
+    return {"score": result.score, "execution_time": round(result.seconds, 1),
+            "output": output, "tests": tests}
+
+
+def write_json(result: GradeResult, path: str | Path) -> Path:
+    """Write results.json atomically (a crash never leaves half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
+    with os.fdopen(handle, "w") as out:
+        json.dump(results_json(result), out, indent=2)
+    os.replace(tmp, path)
+    return path
+
+
+def print_table(result: GradeResult, console: Console | None = None) -> None:
+    console = console or Console(width=140)
+    table = Table(title=f"{result.submission}: {result.score:g} / {result.max_score:g} points "
+                        f"({result.profile} profile, {result.seconds:.0f} s)", show_lines=False)
+    table.add_column("test", overflow="fold", max_width=58)
+    table.add_column("points", justify="right")
+    table.add_column("status")
+    table.add_column("reason", overflow="fold")
+    for test in result.tests:
+        style = STYLE.get(test.status, "")
+        points = "-" if test.status == "skipped" else f"{test.points:g}/{test.max_points:g}"
+        table.add_row(test.name, points, f"[{style}]{test.status}[/]", test.message)
+    console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}")

@@ -1,0 +1,156 @@
+"""The trusted side: load models the child saved, measure them, train them, predict.
+
+Run as ``python -I -m autograder.worker spec.json`` by :mod:`autograder.sandbox`. No student
+code is imported here: models are loaded with ``keras.saving.load_model(safe_mode=True)``,
+which rebuilds built-in Keras layers from their config and refuses to run embedded Python
+(``Lambda`` layers) or unknown custom classes. Training gets inputs and training labels only;
+holdout labels never reach this process, it returns probabilities and the parent scores them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+CONFIG_KEYS = ("units", "activation", "recurrent_activation", "recurrent_dropout", "dropout",
+               "unroll", "use_bias", "reset_after", "return_sequences", "go_backwards",
+               "kernel_size", "filters", "rate", "input_dim", "output_dim", "mask_zero",
+               "merge_mode", "strides", "padding", "use_cudnn")
+
+
+def describe_layer(layer) -> dict:
+    """Class, name, trainability, parameter count and the config keys graders look at."""
+    config = layer.get_config()
+    info = {"class": type(layer).__name__, "module": type(layer).__module__,
+            "name": layer.name, "trainable": bool(layer.trainable),
+            "params": int(layer.count_params()) if layer.built else 0,
+            "config": {k: _plain(config[k]) for k in CONFIG_KEYS if k in config}}
+    if hasattr(layer, "forward_layer"):  # Bidirectional
+        info["inner"] = [describe_layer(layer.forward_layer), describe_layer(layer.backward_layer)]
+    return info
+
+
+def _plain(value):
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if k in ("class_name", "config")}
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    return str(value)
+
+
+def load(path: str):
+    import keras
+
+    return keras.saving.load_model(path, safe_mode=True, compile=True)
+
+
+def inspect_model(task: dict) -> dict:
+    """Layers, parameter counts, embedding vs the given matrix, outputs on probe inputs."""
+    model = load(task["model"])
+    matrix = np.load(task["matrix"], allow_pickle=False)
+    layers = [describe_layer(layer) for layer in model.layers]
+    embeddings = [layer for layer in model.layers if type(layer).__name__ == "Embedding"]
+    embedding = {}
+    if embeddings:
+        weights = np.asarray(embeddings[0].get_weights()[0])
+        same_shape = weights.shape == matrix.shape
+        embedding = {
+            "count": len(embeddings), "shape": list(weights.shape),
+            "trainable": bool(embeddings[0].trainable),
+            "equal": bool(same_shape and np.array_equal(weights, matrix)),
+            "max_abs_diff": float(np.max(np.abs(weights - matrix))) if same_shape else None,
+        }
+    rng = np.random.default_rng(0)
+    probes = []
+    for batch, length in task["probes"]:
+        x = rng.integers(1, matrix.shape[0], size=(batch, length)).astype("int32")
+        try:
+            y = np.asarray(model.predict_on_batch(x), dtype=np.float64)
+            probes.append({"batch": batch, "length": length, "shape": list(y.shape),
+                           "finite": bool(np.isfinite(y).all()),
+                           "min": float(np.nanmin(y)), "max": float(np.nanmax(y)),
+                           "spread": float(np.nanstd(y))})
+        except Exception as exc:  # a model that cannot take this length
+            probes.append({"batch": batch, "length": length,
+                           "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+    loss = getattr(model, "loss", None)
+    loss_name = getattr(loss, "name", None) or (loss if isinstance(loss, str) else repr(loss))
+    return {
+        "layers": layers, "params": int(model.count_params()),
+        "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        "embedding": embedding, "probes": probes, "compiled": bool(model.compiled),
+        "loss": loss_name, "n_inputs": len(model.inputs), "n_outputs": len(model.outputs),
+    }
+
+
+def train_model(task: dict) -> dict:
+    """The fixed recipe: seed, recompile with Adam + BCE, fit, predict holdout inputs."""
+    import keras
+
+    from seqlab.devices import accelerator, placement
+    from seqlab.train import seed_everything
+
+    recipe = task["recipe"]
+    seed_everything(int(recipe["seed"]), deterministic=True)
+    model = load(task["model"])
+    data = np.load(task["data"], allow_pickle=False)
+    if "y_test" in data.files:
+        raise RuntimeError("holdout labels must not be sent to the worker")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=recipe["learning_rate"]),
+                  loss="binary_crossentropy", metrics=["accuracy"])
+    start = time.perf_counter()
+    model.fit(data["x_train"], data["y_train"], epochs=recipe["epochs"],
+              batch_size=recipe["batch_size"], shuffle=True, verbose=0)
+    seconds = time.perf_counter() - start
+    probabilities = np.asarray(model.predict(data["x_test"], batch_size=512, verbose=0))
+    device = accelerator()
+    where = placement(model)
+    return {"probabilities": probabilities.reshape(-1).round(6).tolist(),
+            "shape": list(probabilities.shape), "train_seconds": seconds,
+            "device": {"platform": device.platform, "name": device.name},
+            "placement": where.summary, "on_accelerator": where.on_accelerator}
+
+
+def predict_model(task: dict) -> dict:
+    """Probabilities of a submitted, already trained model on holdout inputs."""
+    model = load(task["model"])
+    data = np.load(task["data"], allow_pickle=False)
+    probabilities = np.asarray(model.predict(data["x_test"], batch_size=512, verbose=0))
+    return {"probabilities": probabilities.reshape(-1).round(6).tolist(),
+            "shape": list(probabilities.shape)}
+
+
+KINDS = {"inspect": inspect_model, "train": train_model, "predict": predict_model}
+
+
+def main() -> int:
+    with open(sys.argv[1]) as handle:
+        spec = json.load(handle)
+    out = os.fdopen(int(os.environ["SEQLAB_RESULT_FD"]), "w", buffering=1)
+
+    def emit(**event) -> None:
+        out.write(json.dumps(event) + "\n")
+        out.flush()
+
+    import keras  # noqa: F401 - import once, before the first task's timeout starts
+
+    emit(event="ready")
+    for task in spec["tasks"]:
+        emit(event="start", id=task["id"])
+        try:
+            emit(event="done", id=task["id"], status="ok", data=KINDS[task["kind"]](task))
+        except Exception as exc:
+            text = str(exc).strip().splitlines()[0][:400] if str(exc).strip() else ""
+            emit(event="done", id=task["id"], status="error",
+                 message=f"{type(exc).__name__}: {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

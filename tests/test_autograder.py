@@ -1,0 +1,259 @@
+"""The autograder against the reference, the starter and purpose-built wrong or hostile modules.
+
+Wrong modules are made from the reference by small source edits, so each one differs from
+a correct submission in exactly the way its name says. Several independent faults share one
+submission where they hit different functions, to keep the suite fast.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.grader import grade
+from autograder.report import results_json, write_json
+from autograder.sandbox import Limits
+
+REPO = Path(__file__).resolve().parent.parent
+REFERENCE = (REPO / "solutions" / "sentiment.py").read_text()
+STRUCTURE = ("build_rnn_classifier", "build_cnn_classifier", "build_embedding_matrix")
+
+
+def _submission(tmp_path, source: str, name="sentiment.py") -> Path:
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    (folder / name).write_text(source)
+    return folder
+
+
+def _edit(*pairs) -> str:
+    source = REFERENCE
+    for old, new in pairs:
+        assert old in source, f"the reference changed: {old!r} not found"
+        source = source.replace(old, new, 1)
+    return source
+
+
+def _by_name(result):
+    return {t.name: t for t in result.tests}
+
+
+def _test(result, prefix):
+    matches = [t for t in result.tests if t.name.startswith(prefix)]
+    assert len(matches) == 1, f"{prefix!r} matched {[t.name for t in matches]}"
+    return matches[0]
+
+
+def _grade(path, **kwargs):
+    kwargs.setdefault("functions", STRUCTURE)
+    kwargs.setdefault("public_only", True)  # no accuracy training: these test structure
+    kwargs.setdefault("case_timeout", 30)
+    return grade(path, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return grade(REPO / "solutions")
+
+
+@pytest.mark.slow
+def test_reference_gets_full_marks_and_skips_what_it_cannot_check(reference):
+    failures = [(t.name, t.message) for t in reference.tests
+                if t.status not in ("passed", "skipped")]
+    assert not failures
+    assert reference.score == reference.max_score >= 90
+    gpu = _test(reference, "GPU")
+    assert gpu.status == "skipped" and gpu.max_points == 0 and "no GPU" in gpu.message
+    accuracy = _test(reference, "accuracy: GRU")
+    assert accuracy.status == "passed" and "holdout accuracy" in accuracy.message
+
+
+@pytest.mark.slow
+def test_grading_is_deterministic(reference):
+    again = grade(REPO / "solutions", functions=("build_rnn_classifier",))
+    first = {t.name: t.points for t in reference.tests}
+    for test in again.tests:
+        assert test.points == first[test.name], test.name
+
+
+@pytest.mark.slow
+def test_results_json_follows_gradescope_schema(reference, tmp_path):
+    path = write_json(reference, tmp_path / "results.json")
+    data = json.loads(path.read_text())
+    assert set(data) >= {"score", "execution_time", "output", "tests"}
+    assert data["score"] == pytest.approx(sum(t["score"] for t in data["tests"]))
+    for test in data["tests"]:
+        assert {"name", "score", "max_score", "output", "visibility"} <= set(test)
+        assert test.get("status", "passed") in ("passed", "failed")
+        if test["name"].startswith("[skipped]"):
+            assert "status" not in test and test["max_score"] == 0
+
+
+@pytest.mark.slow
+def test_starter_scores_zero_with_not_implemented_messages():
+    result = _grade(REPO / "starter")
+    assert result.score == 0
+    for test in result.tests:
+        assert "not implemented yet" in test.message, (test.name, test.message)
+        assert "Traceback" not in test.message
+
+
+@pytest.mark.slow
+def test_structural_mistakes_each_lose_their_points(tmp_path):
+    source = _edit(
+        # always-LSTM, with recurrent dropout
+        ('layer_class = {"rnn": keras.layers.SimpleRNN, "gru": keras.layers.GRU,\n'
+         '                   "lstm": keras.layers.LSTM}[cell]',
+         "layer_class = keras.layers.LSTM"),
+        ("recurrent = layer_class(units, name=cell)",
+         "recurrent = layer_class(units, name=cell, recurrent_dropout=0.2)"),
+        # one region size only
+        ("for size in filter_sizes:", "for size in filter_sizes[:1]:"),
+        # the padding row is not zeroed
+        ("    matrix[0] = 0.0\n", ""),
+    )
+    result = _grade(_submission(tmp_path, source))
+    kinds = _test(result, "build_rnn_classifier: the requested").message
+    assert "expected SimpleRNN, got LSTM" in kinds
+    assert _test(result, "build_rnn_classifier: parameter").status == "failed"
+    assert "recurrent_dropout" in _test(result, "build_rnn_classifier: recurrent layers").message
+    cnn = _test(result, "build_cnn_classifier: one Conv1D")
+    assert cnn.status == "failed" and "expected one Conv1D per region size" in cnn.message
+    assert "row 0" in _test(result, "build_embedding_matrix").message
+    assert _test(result, "build_cnn_classifier: output").status == "passed"
+
+
+@pytest.mark.slow
+def test_softmax_two_units_and_ignored_frozen_flag(tmp_path):
+    source = _edit(
+        ('outputs = keras.layers.Dense(1, activation="sigmoid", name="output")(x)\n'
+         '    model = keras.Model(inputs, outputs, name=f"{',
+         'outputs = keras.layers.Dense(2, activation="softmax", name="output")(x)\n'
+         '    model = keras.Model(inputs, outputs, name=f"{'),
+        ("embedding = keras.layers.Embedding(vocab_size, dim, trainable=trainable_embeddings,\n"
+         '                                       name="embedding")\n'
+         "    x = embedding(inputs)                                      # (batch, T, d)\n"
+         "    pooled",
+         'embedding = keras.layers.Embedding(vocab_size, dim, trainable=False, name="embedding")\n'
+         "    x = embedding(inputs)\n    pooled"),
+    )
+    result = _grade(_submission(tmp_path, source))
+    shape = _test(result, "build_rnn_classifier: output")
+    assert shape.status == "failed" and "expected output shape (1, 1), got (1, 2)" in shape.message
+    assert _test(result, "build_rnn_classifier: compiled").status == "failed"
+    frozen = _test(result, "build_cnn_classifier: embedding")
+    assert "expected the embedding to be trainable, got frozen" in frozen.message
+    assert _test(result, "build_cnn_classifier: one Conv1D").status == "passed"
+
+
+@pytest.mark.slow
+def test_hang_exit_and_memory_bomb_cost_only_their_checks(tmp_path):
+    source = _edit(
+        ('    if cell not in CELLS:', '    while True:\n        pass\n    if cell not in CELLS:'),
+        ("    vocab_size, dim = embedding_matrix.shape\n    inputs = keras.Input(shape=(None,), "
+         'dtype="int32", name="token_ids")\n    embedding = keras.layers.Embedding(vocab_size, '
+         "dim, trainable=trainable_embeddings,\n                                       name="
+         '"embedding")\n    x = embedding(inputs)                                      # (batch'
+         ", T, d)\n    pooled",
+         "    import sys\n    sys.exit(3)\n    pooled"),
+        ("    rng = np.random.default_rng(seed)\n",
+         "    hog = bytearray(64 * 2**30)\n    rng = np.random.default_rng(seed)\n"),
+    )
+    result = _grade(_submission(tmp_path, source), case_timeout=8,
+                    limits=Limits(memory_bytes=6 << 30))
+    hang = _test(result, "build_rnn_classifier: output")
+    assert hang.status == "failed" and "did not finish within 8 s" in hang.message
+    assert "called sys.exit(3)" in _test(result, "build_cnn_classifier: output").message
+    assert "ran out of memory" in _test(result, "build_embedding_matrix").message
+    assert result.score == 0
+
+
+@pytest.mark.slow
+def test_os_exit_non_keras_object_and_forged_results(tmp_path):
+    source = _edit(
+        ('    if cell not in CELLS:', '    import os\n    os._exit(7)\n    if cell not in CELLS:'),
+        ('    # BEGIN SOLUTION hint: Embedding, a Conv1D',
+         '    return "a model, honestly"\n    # BEGIN SOLUTION hint: Embedding, a Conv1D'),
+    ) + ("\nimport json as _json, pathlib as _pathlib\n"
+         "for _folder in (_pathlib.Path.cwd(), *_pathlib.Path.cwd().parents):\n"
+         "    try:\n"
+         "        (_folder / 'results.json').write_text(_json.dumps({'score': 100}))\n"
+         "    except OSError:\n"
+         "        pass\n")
+    out = tmp_path / "out" / "results.json"
+    result = _grade(_submission(tmp_path, source))
+    write_json(result, out)
+    assert json.loads(out.read_text())["score"] == result.score < 100
+    crashed = _test(result, "build_rnn_classifier: output")
+    assert "exited with status 7" in crashed.message
+    wrong = _test(result, "build_cnn_classifier: output")
+    assert "returned str, expected a keras.Model" in wrong.message
+    assert _test(result, "build_embedding_matrix").status == "passed"
+
+
+@pytest.mark.slow
+def test_monkeypatching_keras_or_numpy_is_caught(tmp_path):
+    source = REFERENCE + ("\nkeras.Model.count_params = lambda self: 0\n"
+                          "np.array_equal = lambda *args, **kwargs: True\n")
+    result = _grade(_submission(tmp_path, source), functions=("build_rnn_classifier",))
+    for test in result.tests:
+        if test.name.startswith("build_rnn_classifier"):
+            assert test.status == "failed" and "modifying those libraries" in test.message
+
+
+@pytest.mark.slow
+def test_import_problems_fail_every_check_with_one_clear_message(tmp_path):
+    broken = _grade(_submission(tmp_path, REFERENCE + "\ndef oops(:\n"))
+    assert broken.score == 0
+    assert all("could not be imported" in t.message and "SyntaxError" in t.message
+               for t in broken.tests)
+    hang_dir = tmp_path / "hang"
+    hang_dir.mkdir()
+    (hang_dir / "sentiment.py").write_text("while True:\n    pass\n")
+    hung = _grade(hang_dir, limits=Limits(import_timeout=10))
+    assert hung.score == 0 and "importing the module took longer than 10 s" in \
+        hung.tests[0].message
+
+
+@pytest.mark.slow
+def test_constant_output_model_gets_no_accuracy_credit(tmp_path):
+    source = _edit(('outputs = keras.layers.Dense(1, activation="sigmoid", name="output")(x)\n'
+                    '    model = keras.Model(inputs, outputs, name="cnn_classifier")',
+                    'outputs = keras.layers.Dense(1, activation="sigmoid", name="output", '
+                    'kernel_initializer="zeros", trainable=False)(x)\n'
+                    '    model = keras.Model(inputs, outputs, name="cnn_classifier")'))
+    result = grade(_submission(tmp_path, source), functions=("build_cnn_classifier",))
+    accuracy = _test(result, "accuracy: Kim CNN")
+    assert accuracy.points == 0 and "holdout accuracy 0.5" in accuracy.message
+
+
+def test_missing_assignment_file_scores_zero(tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello")
+    result = grade(folder, assignment="sentiment")
+    assert result.score == 0 and result.tests
+    assert all(t.message == "sentiment.py was not submitted" for t in result.tests)
+
+
+def test_cli_reports_unreadable_submission_without_traceback(tmp_path):
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"not a zip")
+    run = subprocess.run([sys.executable, "-m", "autograder", "grade", str(bad)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "neither a folder nor a .zip" in run.stderr
+
+
+def test_results_json_marks_skipped_tests_as_not_counted():
+    from autograder.grader import GradeResult, TestResult
+
+    result = GradeResult("x", "quick", [
+        TestResult("sentiment", "a", 2, 2, "passed", "", "visible"),
+        TestResult("sentiment", "gpu", 0, 0, "skipped", "no GPU", "visible"),
+        TestResult("sentiment", "b", 1, 4, "partial", "half", "visible")])
+    data = results_json(result)
+    assert data["score"] == 3
+    assert [t.get("status") for t in data["tests"]] == ["passed", None, "failed"]
