@@ -43,15 +43,17 @@ LAZY = frozenset({"__annotations__", "_abc_impl"})  # filled in by Python itself
 
 
 def changed(objects, before) -> list[str]:
-    """Attributes that were removed or replaced since ``before``.
+    """Attributes removed or replaced since ``before`` (on classes: added ones too).
 
-    Added attributes are not flagged: lazy imports add submodules to ``keras`` as they load.
+    Attributes added to *modules* are not flagged: lazy imports add submodules as they load.
+    An attribute added to a class shadows an inherited method (``Model.count_params = ...``).
     """
     after = snapshot(objects)
     diffs = []
     for name, attrs in before.items():
         now = after[name]
-        diffs += [f"{name}.{k}" for k, v in attrs.items() if k not in LAZY and now.get(k) != v]
+        keys = attrs.keys() | now.keys() if isinstance(objects[name], type) else attrs.keys()
+        diffs += [f"{name}.{k}" for k in keys if k not in LAZY and now.get(k) != attrs.get(k)]
     return sorted(diffs)
 
 
@@ -147,12 +149,11 @@ def main() -> int:
             status, message = refusal.status, str(refusal)
         except BaseException as exc:
             status, message = describe_error(exc, module_file)
-        tampered = changed(objects, before)
+        tampered = changed(objects, before)  # stays flagged for every later task
         if tampered:
             status = "tampered"
             message = (f"the module changed {', '.join(tampered[:3])}: grading inspects real "
                        "Keras and NumPy objects, so modifying those libraries is not allowed")
-            before = snapshot(objects)
         emit(event="done", id=task["id"], status=status, message=message, data=data,
              seconds=time.perf_counter() - start)
     return 0
