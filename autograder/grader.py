@@ -259,6 +259,7 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
         if case.recipe:
             worker_tasks.append({"id": case.id, "kind": "train", "model": str(model_file),
                                  "data": str(train_inputs[case.recipe]),
+                                 "matrix": str(inputs_dir / f"{case.matrix}.npy"),
                                  "recipe": recipes[case.recipe],
                                  "timeout": timeouts[case.id] * 3})
         else:

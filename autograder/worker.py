@@ -50,13 +50,10 @@ def load(path: str):
     return keras.saving.load_model(path, safe_mode=True, compile=True)
 
 
-def inspect_model(task: dict) -> dict:
-    """Layers, parameter counts, embedding vs the given matrix, outputs on probe inputs."""
-    model = load(task["model"])
-    matrix = np.load(task["matrix"], allow_pickle=False)
-    layers = [describe_layer(layer) for layer in model.layers]
+def embedding_summary(model, matrix: np.ndarray) -> dict:
+    """How the model's embedding compares with ``matrix`` (empty when it has none)."""
     embeddings = [layer for layer in model.layers if type(layer).__name__ == "Embedding"]
-    embedding = {}
+    embedding: dict = {}
     if embeddings:
         weights = np.asarray(embeddings[0].get_weights()[0])
         same_shape = weights.shape == matrix.shape
@@ -66,6 +63,15 @@ def inspect_model(task: dict) -> dict:
             "equal": bool(same_shape and np.array_equal(weights, matrix)),
             "max_abs_diff": float(np.max(np.abs(weights - matrix))) if same_shape else None,
         }
+    return embedding
+
+
+def inspect_model(task: dict) -> dict:
+    """Layers, parameter counts, embedding vs the given matrix, outputs on probe inputs."""
+    model = load(task["model"])
+    matrix = np.load(task["matrix"], allow_pickle=False)
+    layers = [describe_layer(layer) for layer in model.layers]
+    embedding = embedding_summary(model, matrix)
     rng = np.random.default_rng(0)
     probes = []
     for batch, length in task["probes"]:
@@ -99,6 +105,9 @@ def train_model(task: dict) -> dict:
     recipe = task["recipe"]
     seed_everything(int(recipe["seed"]), deterministic=True)
     model = load(task["model"])
+    built_as = {"params": int(model.count_params()),
+                "embedding": embedding_summary(model, np.load(task["matrix"],
+                                                               allow_pickle=False))}
     data = np.load(task["data"], allow_pickle=False)
     if "y_test" in data.files:
         raise RuntimeError("holdout labels must not be sent to the worker")
@@ -114,7 +123,8 @@ def train_model(task: dict) -> dict:
     return {"probabilities": probabilities.reshape(-1).round(6).tolist(),
             "shape": list(probabilities.shape), "train_seconds": seconds,
             "device": {"platform": device.platform, "name": device.name},
-            "placement": where.summary, "on_accelerator": where.on_accelerator}
+            "placement": where.summary, "on_accelerator": where.on_accelerator,
+            "built_as": built_as}
 
 
 def predict_model(task: dict) -> dict:

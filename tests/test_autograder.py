@@ -257,3 +257,51 @@ def test_results_json_marks_skipped_tests_as_not_counted():
     data = results_json(result)
     assert data["score"] == 3
     assert [t.get("status") for t in data["tests"]] == ["passed", None, "failed"]
+
+
+def test_zip_submission_keeps_only_module_files_and_never_writes_outside(tmp_path):
+    import zipfile
+
+    from autograder.submission import resolve
+
+    archive = tmp_path / "student.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("homework/sentiment.py", "x = 1\n")
+        zf.writestr("../../escape/sentiment.py", "x = 2\n")
+        zf.writestr("homework/notes.txt", "hi")
+        zf.writestr("__MACOSX/._sentiment.py", "junk")
+        zf.writestr("homework/model.keras", b"not really a model")
+    submission = resolve(archive, tmp_path / "clean")
+    assert submission.files == ("model.keras", "sentiment.py")
+    assert (tmp_path / "clean" / "sentiment.py").read_text() == "x = 1\n"
+    assert not (tmp_path.parent / "escape").exists()
+    assert "homework/notes.txt" in submission.ignored
+
+
+@pytest.mark.slow
+def test_lambda_layers_are_refused_with_a_clear_message(tmp_path):
+    source = _edit(("    x = keras.layers.Dropout(dropout, name=\"dropout\")(x)",
+                    "    x = keras.layers.Lambda(lambda t: t * 1.0)(x)\n"
+                    "    x = keras.layers.Dropout(dropout, name=\"dropout\")(x)"))
+    result = _grade(_submission(tmp_path, source), functions=("build_cnn_classifier",))
+    test = _test(result, "build_cnn_classifier: output")
+    assert test.status == "failed" and "could not load or run" in test.message
+    assert "Lambda layers and custom classes are not allowed" in test.message
+
+
+def test_run_report_check_needs_a_gpu_and_matching_weights():
+    from autograder.assignments.sentiment import run_report
+
+    class Obs:
+        submitted = {}
+
+    obs = Obs()
+    assert run_report(obs).status == "skipped"
+    obs.submitted = {"report": {"device": {"platform": "cpu", "name": "CPU"}},
+                     "model_sha256": "ab" * 32}
+    assert "expected the run report to name a GPU" in run_report(obs).message
+    obs.submitted["report"] = {"device": {"platform": "gpu", "name": "Tesla T4"},
+                               "weights_sha256": "cd" * 32}
+    assert "match model.keras" in run_report(obs).message
+    obs.submitted["report"]["weights_sha256"] = "ab" * 32
+    assert run_report(obs).status == "passed"

@@ -379,6 +379,19 @@ def embedding_matrix(obs):
 def _accuracy(obs, case_id, recipe):
     result = obs.trained[case_id]
     labels = obs.labels[recipe]
+    case = obs.cases[case_id]
+    built = result["built_as"]
+    vocab, dim = built["embedding"].get("shape") or (0, 0)
+    kwargs = _kwargs(case)
+    if case.function == "build_rnn_classifier":
+        want = rnn_params(kwargs["cell"], kwargs["units"], dim, vocab, kwargs["bidirectional"])
+    else:
+        want = cnn_params(kwargs["filter_sizes"], kwargs["num_filters"], dim, vocab)
+    if not built["embedding"].get("equal") or built["params"] != want:
+        return failed(f"{case.call()} for the accuracy check did not build the contract's "
+                      f"model: expected {want:,} parameters and the GloVe matrix as embedding, "
+                      f"got {built['params']:,} parameters and "
+                      f"{'that' if built['embedding'].get('equal') else 'another'} embedding")
     probabilities = np.asarray(result["probabilities"], dtype=np.float64)
     if probabilities.shape != labels.shape:
         return failed(f"expected {labels.shape[0]} holdout probabilities, got "
