@@ -46,6 +46,7 @@ class Limits:
     import_timeout: float = 90.0
     threads: int = 2
     network: bool = False
+    run_as: str | None = None  # drop to this user (e.g. "nobody") when running as root
 
 
 @dataclass
@@ -92,7 +93,32 @@ def scrubbed_env(workdir: Path, limits: Limits, extra: dict[str, str] | None = N
     return env
 
 
-def _limit_child(limits: Limits):
+def drop_target(limits: Limits) -> tuple[int, int] | None:
+    """(uid, gid) to run the child as, or None when not root or no user was asked for.
+
+    Raises ``PermissionError`` when that user cannot run this Python (e.g. it lives under
+    ``/root``), so a grader never silently keeps root.
+    """
+    if not limits.run_as or os.geteuid() != 0:
+        return None
+    import pwd
+
+    entry = pwd.getpwnam(limits.run_as)
+    probe = subprocess.run([sys.executable, "-I", "-c", "import keras, autograder"],
+                           user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
+                           capture_output=True, env={"HOME": "/tmp", "PATH": "/usr/bin:/bin"})
+    if probe.returncode != 0:
+        raise PermissionError(f"user {limits.run_as!r} cannot run {sys.executable} with the "
+                              f"grader's packages; install them where that user can read them")
+    return entry.pw_uid, entry.pw_gid
+
+
+def _hand_over(folder: Path, ids: tuple[int, int]) -> None:
+    for path in (folder, *folder.rglob("*")):
+        os.chown(path, *ids)
+
+
+def _limit_child(limits: Limits, ids: tuple[int, int] | None = None):
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
@@ -101,6 +127,10 @@ def _limit_child(limits: Limits):
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.unshare(CLONE_NEWNET) != 0:
                 libc.unshare(CLONE_NEWUSER | CLONE_NEWNET)  # unprivileged fallback; may fail
+        if ids is not None:  # last: the steps above need root
+            os.setgroups([])
+            os.setgid(ids[1])
+            os.setuid(ids[0])
 
     return apply
 
@@ -116,12 +146,16 @@ def run_tasks(entry: str, spec: dict, tasks: list[dict], *, workdir: Path, limit
     results: dict[str, TaskResult] = {}
     remaining = list(tasks)
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="seqlab-logs-"))
+    ids = drop_target(limits)
+    if ids is not None:
+        workdir.parent.chmod(0o711)  # the child may pass through, not list or read
+        _hand_over(workdir, ids)
     attempt = 0
     while remaining:
         attempt += 1
         outcome = _run_once(entry, {**spec, "tasks": remaining}, workdir=workdir, limits=limits,
                             env=env, log=log_dir / f"{entry.rsplit('.', 1)[-1]}-{attempt}.log",
-                            describe=describe)
+                            describe=describe, ids=ids)
         results.update(outcome)
         if any(r.status == "import_error" for r in outcome.values()):
             break  # every remaining task already carries the import error
@@ -129,16 +163,20 @@ def run_tasks(entry: str, spec: dict, tasks: list[dict], *, workdir: Path, limit
     return {t["id"]: results[t["id"]] for t in tasks}
 
 
-def _run_once(entry, spec, *, workdir, limits, env, log, describe) -> dict[str, TaskResult]:
-    spec_path = log.with_suffix(".spec.json")
+def _run_once(entry, spec, *, workdir, limits, env, log, describe,
+              ids=None) -> dict[str, TaskResult]:
+    spec_path = workdir / f".{log.stem}.spec.json"  # readable by the child, whoever it runs as
     spec_path.write_text(json.dumps(spec))
+    if ids is not None:
+        os.chown(spec_path, *ids)
     read_fd, write_fd = os.pipe()
     child_env = scrubbed_env(workdir, limits, {**(env or {}), "SEQLAB_RESULT_FD": str(write_fd)})
     with open(log, "wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-I", "-m", entry, str(spec_path)], cwd=workdir, env=child_env,
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            pass_fds=(write_fd,), start_new_session=True, preexec_fn=_limit_child(limits))
+            pass_fds=(write_fd,), start_new_session=True,
+            preexec_fn=_limit_child(limits, ids))
     os.close(write_fd)
     tasks = {t["id"]: t for t in spec["tasks"]}
     results: dict[str, TaskResult] = {}

@@ -305,3 +305,26 @@ def test_run_report_check_needs_a_gpu_and_matching_weights():
     assert "match model.keras" in run_report(obs).message
     obs.submitted["report"]["weights_sha256"] = "ab" * 32
     assert run_report(obs).status == "passed"
+
+
+def _can_drop_to_nobody() -> bool:
+    from autograder.sandbox import drop_target
+
+    try:
+        return drop_target(Limits(run_as="nobody")) is not None
+    except (PermissionError, KeyError):
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _can_drop_to_nobody(),
+                    reason="needs root and a Python the 'nobody' user can run (as on Gradescope)")
+def test_child_without_privileges_cannot_read_grader_files(tmp_path):
+    secret = tmp_path / "holdout_labels.csv"
+    secret.write_text("1,0,1")
+    secret.chmod(0o600)
+    source = _edit(("    if cell not in CELLS:",
+                    f"    open({str(secret)!r}).read()\n    if cell not in CELLS:"))
+    result = _grade(_submission(tmp_path, source), functions=("build_rnn_classifier",),
+                    limits=Limits(run_as="nobody"))
+    assert "PermissionError" in _test(result, "build_rnn_classifier: output").message
