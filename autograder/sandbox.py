@@ -113,6 +113,28 @@ def drop_target(limits: Limits) -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
+def can_drop_to(user: str) -> bool:
+    """True when running as root and ``user`` can run this Python with the grader's packages."""
+    try:
+        return drop_target(Limits(run_as=user)) is not None
+    except (PermissionError, KeyError):
+        return False
+
+
+def _open_path_to(folder: Path) -> None:
+    """Let others pass through (not list) the grader's private temp folders above ``folder``.
+
+    Only folders below the system temp dir are touched, and only the execute bit is added.
+    """
+    top = Path(tempfile.gettempdir()).resolve()
+    for parent in Path(folder).resolve().parents:
+        if parent == top or top not in parent.parents:
+            break
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod((mode & 0o7777) | 0o011)
+
+
 def _hand_over(folder: Path, ids: tuple[int, int]) -> None:
     for path in (folder, *folder.rglob("*")):
         os.chown(path, *ids)
@@ -148,7 +170,7 @@ def run_tasks(entry: str, spec: dict, tasks: list[dict], *, workdir: Path, limit
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="seqlab-logs-"))
     ids = drop_target(limits)
     if ids is not None:
-        workdir.parent.chmod(0o711)  # the child may pass through, not list or read
+        _open_path_to(workdir)
         _hand_over(workdir, ids)
     attempt = 0
     while remaining:

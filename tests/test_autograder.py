@@ -14,7 +14,7 @@ import pytest
 
 from autograder.grader import grade
 from autograder.report import results_json, write_json
-from autograder.sandbox import Limits
+from autograder.sandbox import Limits, can_drop_to
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = (REPO / "solutions" / "sentiment.py").read_text()
@@ -290,12 +290,11 @@ def test_lambda_layers_are_refused_with_a_clear_message(tmp_path):
 
 
 def test_run_report_check_needs_a_gpu_and_matching_weights():
+    from types import SimpleNamespace
+
     from autograder.assignments.sentiment import run_report
 
-    class Obs:
-        submitted = {}
-
-    obs = Obs()
+    obs = SimpleNamespace(submitted={})
     assert run_report(obs).status == "skipped"
     obs.submitted = {"report": {"device": {"platform": "cpu", "name": "CPU"}},
                      "model_sha256": "ab" * 32}
@@ -307,24 +306,22 @@ def test_run_report_check_needs_a_gpu_and_matching_weights():
     assert run_report(obs).status == "passed"
 
 
-def _can_drop_to_nobody() -> bool:
-    from autograder.sandbox import drop_target
-
-    try:
-        return drop_target(Limits(run_as="nobody")) is not None
-    except (PermissionError, KeyError):
-        return False
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _can_drop_to_nobody(),
+@pytest.mark.skipif(not can_drop_to("nobody"),
                     reason="needs root and a Python the 'nobody' user can run (as on Gradescope)")
 def test_child_without_privileges_cannot_read_grader_files(tmp_path):
     secret = tmp_path / "holdout_labels.csv"
     secret.write_text("1,0,1")
     secret.chmod(0o600)
     source = _edit(("    if cell not in CELLS:",
-                    f"    open({str(secret)!r}).read()\n    if cell not in CELLS:"))
-    result = _grade(_submission(tmp_path, source), functions=("build_rnn_classifier",),
-                    limits=Limits(run_as="nobody"))
-    assert "PermissionError" in _test(result, "build_rnn_classifier: output").message
+                    "    try:\n"
+                    f"        leaked = open({str(secret)!r}).read()\n"
+                    "    except PermissionError:\n"
+                    "        raise RuntimeError('the holdout is protected') from None\n"
+                    "    raise RuntimeError('leaked ' + leaked)\n"
+                    "    if cell not in CELLS:"))
+    result = _grade(_submission(tmp_path, source), limits=Limits(run_as="nobody"))
+    assert "the holdout is protected" in _test(result, "build_rnn_classifier: output").message
+    assert _test(result, "build_cnn_classifier: output").status == "passed"

