@@ -195,7 +195,46 @@ def run_task(module, task, Model, save_array, is_instance, functions) -> dict:
                                          "a NumPy array of numbers")
         save_array(task["output"], array, allow_pickle=False)
         return {"saved": task["output"]}
+    if task["kind"] == "call":  # NumPy in, NumPy out: arrays, tuples and dicts of arrays
+        inputs = [_load_input(item) for item in task.get("inputs", [])]
+        result = function(*inputs, **kwargs)
+        flat: dict[str, np.ndarray] = {}
+        structure = flatten(result, "r", flat, name)
+        np.savez(task["output"], **flat)
+        return {"structure": structure}
     raise _Refused("error", f"unknown task kind {task['kind']!r}")
+
+
+def _load_input(item: dict):
+    if "npy" in item:
+        return np.load(item["npy"], allow_pickle=False)
+    if "npz" in item:
+        with np.load(item["npz"], allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    return item["value"]
+
+
+def flatten(value, key: str, flat: dict, function: str, depth: int = 0):
+    """Describe ``value`` as JSON and put its arrays in ``flat`` (no pickled objects)."""
+    if depth > 3:
+        raise _Refused("wrong_type", f"{function} returned values nested too deeply")
+    if isinstance(value, (tuple, list)):
+        return {"type": "tuple", "items": [flatten(v, f"{key}.{i}", flat, function, depth + 1)
+                                           for i, v in enumerate(value)]}
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise _Refused("wrong_type", f"{function} returned a dict with non-string keys")
+        return {"type": "dict", "items": {k: flatten(v, f"{key}.{k}", flat, function, depth + 1)
+                                          for k, v in value.items()}}
+    try:
+        array = np.asarray(value)
+    except Exception:
+        array = np.asarray(None, dtype=object)
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise _Refused("wrong_type", f"{function} returned {type(value).__name__}, expected "
+                                     "NumPy arrays of numbers")
+    flat[key] = array
+    return {"type": "array", "key": key}
 
 
 if __name__ == "__main__":

@@ -66,11 +66,19 @@ def load_bands() -> dict:
 
 
 class Observations:
-    """Everything the checks of one assignment may look at (plain data only)."""
+    """Everything the checks of one assignment may look at (plain data only).
+
+    ``built``: the child's result per case; ``measured``: the worker's measurements of saved
+    models; ``trained``: accuracy-recipe results; ``arrays``: NumPy results of ``call`` cases;
+    ``references``: values the worker computed with real Keras for the assignment;
+    ``labels``: holdout labels (this process only); ``bands``: calibrated accuracy bands.
+    """
 
     def __init__(self, cases, built, measured, trained, arrays, signatures, labels, bands,
-                 recipes, expected, submitted, profile="quick", full_bands=None):
+                 recipes, expected, submitted, profile="quick", full_bands=None,
+                 references=None):
         self.profile, self.full_bands = profile, full_bands or {}
+        self.references = references or {}
         self.cases, self.built, self.measured = cases, built, measured
         self.trained, self.arrays, self.signatures = trained, arrays, signatures
         self.labels, self.bands, self.recipes = labels, bands, recipes
@@ -230,6 +238,9 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
                 "kwargs": case.kwargs, "timeout": timeouts[case.id]}
         if case.kind == "build_model":
             task.update(array_args=[f"{case.matrix}.npy"], output=f"out/{case.id}.keras")
+        elif case.kind == "call":
+            task.update(inputs=[_write_input(child_dir, name, spec.INPUTS[name])
+                                for name in case.inputs], output=f"out/{case.id}.npz")
         else:
             task.update(vocab_words=list(case.vocab_words), output=f"out/{case.id}.npy")
         child_tasks.append(task)
@@ -250,6 +261,9 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
         if case.kind == "call_with_objects":
             arrays[case.id] = _load_array(child_dir / "out" / f"{case.id}.npy", built, case.id)
             continue
+        if case.kind == "call":
+            arrays[case.id] = _load_result(child_dir / "out" / f"{case.id}.npz", built, case.id)
+            continue
         model_file = worker_dir / f"{case.id}.keras"
         source = child_dir / "out" / f"{case.id}.keras"
         if not source.is_file():
@@ -266,6 +280,12 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
             worker_tasks.append({"id": case.id, "kind": "inspect", "model": str(model_file),
                                  "matrix": str(inputs_dir / f"{case.matrix}.npy"),
                                  "probes": [list(p) for p in case.probes], "timeout": 60})
+    # Reference values the trusted worker computes with real Keras (e.g. a GRU layer's output
+    # for given weights), declared by the assignment; they never see student code.
+    reference_ids = []
+    for task in getattr(spec, "worker_references", lambda: [])():
+        worker_tasks.append({"timeout": 120, **task})
+        reference_ids.append(task["id"])
     if score_submitted:
         shutil.copyfile(submission.folder / "model.keras", worker_dir / "submitted.keras")
         worker_tasks.append({"id": "submitted_model", "kind": "predict",
@@ -278,6 +298,8 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
                          log_dir=root) if worker_tasks else {}
     timings["inspect and train (worker)"] = time.perf_counter() - clock
     for case_id, task in measured.items():
+        if case_id in reference_ids and not task.ok:
+            raise RuntimeError(f"the grader's own reference {case_id} failed: {task.message}")
         if case_id in cases and cases[case_id].recipe:
             timings[f"  of which training {case_id}"] = task.seconds
 
@@ -286,6 +308,7 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
         measured={k: v.data for k, v in measured.items() if v.ok},
         trained={k: v.data for k, v in measured.items() if v.ok and k in cases
                  and cases[k].recipe},
+        references={k: measured[k].data for k in reference_ids},
         arrays=arrays, signatures=signatures, labels=labels,
         bands=load_bands().get("quick", {}), recipes=recipes, profile=profile,
         full_bands=load_bands().get("full", {}),
@@ -294,6 +317,34 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
         submitted={**_submitted_files(submission),
                    "prediction": measured.get("submitted_model")})
     return observations, built, measured
+
+
+def _write_input(folder: Path, name: str, value) -> dict:
+    """Save one named input for the child: arrays as .npy, dicts of arrays as .npz."""
+    if isinstance(value, dict):
+        np.savez(folder / f"in_{name}.npz", **value)
+        return {"npz": f"in_{name}.npz"}
+    if isinstance(value, np.ndarray):
+        np.save(folder / f"in_{name}.npy", value)
+        return {"npy": f"in_{name}.npy"}
+    return {"value": value}
+
+
+def _load_result(path: Path, built, case_id):
+    """Rebuild a "call" task's result (arrays, tuples, dicts) from its .npz, no pickles."""
+    def rebuild(node, data):
+        if node["type"] == "array":
+            return data[node["key"]]
+        if node["type"] == "tuple":
+            return tuple(rebuild(item, data) for item in node["items"])
+        return {k: rebuild(item, data) for k, item in node["items"].items()}
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return rebuild(built[case_id].data["structure"], data)
+    except Exception as exc:  # a forged or broken file
+        built[case_id] = TaskResult(case_id, "error", f"its result could not be read ({exc})")
+        return None
 
 
 def _load_array(path: Path, built, case_id):
@@ -339,7 +390,7 @@ def _judge(check: Check, obs: Observations, built, measured) -> Outcome:
             if check.name.startswith("GPU") and built[case_id].ok:
                 return skipped(f"no trained model to check: {problem}")
             return failed(problem)
-        if case.kind == "call_with_objects" and obs.arrays.get(case_id) is None:
+        if case.kind in ("call", "call_with_objects") and obs.arrays.get(case_id) is None:
             return failed(f"{case.call()}: {built[case_id].message}")
         if case.recipe and case.recipe not in obs.bands:
             return skipped(f"no calibrated band for {case.recipe}: run "

@@ -17,10 +17,11 @@ ASSIGNMENTS = ("sentiment",)
 class Case:
     """One call of a student function that the grader builds and then measures.
 
-    ``kind`` is ``build_model`` (the result is saved as ``.keras``) or ``call_with_objects``
-    (the result is saved as ``.npy``). ``matrix`` names the embedding matrix passed as the
-    first argument; ``probes`` are the ``(batch, T)`` inputs the saved model is run on;
-    ``recipe`` names a training recipe for accuracy checks.
+    ``kind`` is ``build_model`` (the result is saved as ``.keras``), ``call_with_objects``
+    (the result is saved as ``.npy``) or ``call`` (NumPy inputs named in ``inputs``, looked up
+    in the assignment's ``INPUTS``; arrays, tuples or dicts of arrays come back). ``matrix``
+    names the embedding matrix passed as the first argument; ``probes`` are the ``(batch, T)``
+    inputs the saved model is run on; ``recipe`` names a training recipe for accuracy checks.
     """
 
     id: str
@@ -31,11 +32,17 @@ class Case:
     probes: tuple[tuple[int, int], ...] = ()
     recipe: str | None = None
     vocab_words: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    args_text: str = ""
 
     def call(self) -> str:
         """How the student would write this call, for messages."""
-        first = {"small": "matrix", None: "vocab, glove"}.get(self.matrix, "glove_matrix")
-        args = ", ".join([first, *(f"{k}={v!r}" for k, v in self.kwargs.items())])
+        if self.kind == "call":
+            first = self.args_text or ", ".join(self.inputs)
+        else:
+            first = {"small": "matrix", None: "vocab, glove"}.get(self.matrix, "glove_matrix")
+        args = ", ".join([a for a in (first, *(f"{k}={v!r}" for k, v in self.kwargs.items()))
+                          if a])
         return f"{self.function}({args})"
 
 
