@@ -283,7 +283,7 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
     # Reference values the trusted worker computes with real Keras (e.g. a GRU layer's output
     # for given weights), declared by the assignment; they never see student code.
     reference_ids = []
-    for task in getattr(spec, "worker_references", lambda: [])():
+    for task in getattr(spec, "worker_references", lambda folder: [])(inputs_dir):
         worker_tasks.append({"timeout": 120, **task})
         reference_ids.append(task["id"])
     if score_submitted:
