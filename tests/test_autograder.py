@@ -325,3 +325,26 @@ def test_child_without_privileges_cannot_read_grader_files(tmp_path):
     result = _grade(_submission(tmp_path, source), limits=Limits(run_as="nobody"))
     assert "the holdout is protected" in _test(result, "build_rnn_classifier: output").message
     assert _test(result, "build_cnn_classifier: output").status == "passed"
+
+
+@pytest.mark.slow
+def test_student_code_has_no_network(tmp_path):
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    source = _edit(("    if cell not in CELLS:",
+                    "    import socket\n"
+                    "    try:\n"
+                    f"        socket.create_connection(('127.0.0.1', {port}), timeout=3)\n"
+                    "    except OSError as err:\n"
+                    "        raise RuntimeError(f'network closed ({err})') from None\n"
+                    "    raise RuntimeError('network open')\n"
+                    "    if cell not in CELLS:"))
+    try:
+        result = _grade(_submission(tmp_path, source), functions=("build_rnn_classifier",))
+    finally:
+        server.close()
+    assert "network closed" in _test(result, "build_rnn_classifier: output").message
