@@ -1,5 +1,8 @@
 """Learning curves and confusion matrices with matplotlib (figures returned, not shown).
 
+The figures are built without pyplot's global state; a notebook shows one when it is the last
+expression of a cell or passed to ``display`` (with ``%matplotlib inline`` active).
+
 >>> fig = plot_history(result.history)            # loss and accuracy, train vs validation
 >>> fig = plot_histories({"GRU": h1, "LSTM": h2}, metric="val_accuracy")
 >>> fig = plot_confusion_matrix(y_test, probabilities > 0.5)
@@ -11,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
 
@@ -34,6 +38,7 @@ def plot_history(history, metrics: Sequence[str] = ("loss", "accuracy"),
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], "s--", label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -51,6 +56,7 @@ def plot_histories(histories: Mapping[str, object], metric: str = "val_accuracy"
         values = _as_history(history)[metric]
         ax.plot(np.arange(1, len(values) + 1), values, "o-", label=name)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -126,6 +126,11 @@ class RunReport:
     weights_sha256: str | None = None
     created: str = ""
 
+    @property
+    def median_seconds_per_epoch(self) -> float:
+        """The steady epoch time (the first epoch also pays for tracing/compiling)."""
+        return float(np.median(self.seconds_per_epoch)) if self.seconds_per_epoch else 0.0
+
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
