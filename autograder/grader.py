@@ -170,6 +170,8 @@ def grade_assignment(name: str, submission: Submission, root: Path, *, profile: 
     spec = assignments_pkg.load_assignment(name)
     checks = [c for c in REGISTRY[name] if (functions is None or c.function in functions)
               and (c.public or not public_only)]
+    if not checks:  # e.g. check("<function>") of another assignment: nothing to run here
+        return []
     if not submission.has(spec.FILENAME):
         return [_result(c, failed(f"{spec.FILENAME} was not submitted")) for c in checks]
     needed = {case_id for c in checks for case_id in c.needs}
@@ -209,7 +211,7 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
     if recipe_seed is not None:
         for recipe in recipes.values():
             recipe["seed"] = recipe_seed
-    matrices = {"small": spec.small_matrix()}
+    matrices = {"small": spec.small_matrix()} if hasattr(spec, "small_matrix") else {}
     labels, train_inputs = {}, {}
     for case in cases.values():
         if case.recipe and case.recipe not in labels:
@@ -244,11 +246,16 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
         else:
             task.update(vocab_words=list(case.vocab_words), output=f"out/{case.id}.npy")
         child_tasks.append(task)
+    if getattr(spec, "FORBIDDEN_MODULES", ()):  # e.g. NumPy-only modules: no autodiff
+        child_tasks.append({"id": "imports", "kind": "imports", "function": "", "timeout": 30,
+                            "watch": list(spec.FORBIDDEN_MODULES)})
     built = run_tasks("autograder.child", {"module_file": spec.FILENAME, "module_name": spec.NAME,
-                                           "functions": list(spec.FUNCTIONS)},
+                                           "functions": list(spec.FUNCTIONS),
+                                           "keras": getattr(spec, "USES_KERAS", True)},
                       child_tasks, workdir=child_dir, limits=limits, log_dir=root,
                       describe=lambda t: cases[t["id"]].call() if t["id"] in cases
-                      else "reading the functions")
+                      else "reading the functions" if t["id"] == "signatures"
+                      else "listing the imported libraries")
     signatures = built["signatures"].data.get("functions", {}) if built["signatures"].ok else {}
     timings["build cases (student child)"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -282,10 +289,19 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
                                  "probes": [list(p) for p in case.probes], "timeout": 60})
     # Reference values the trusted worker computes with real Keras (e.g. a GRU layer's output
     # for given weights), declared by the assignment; they never see student code.
-    reference_ids = []
-    for task in getattr(spec, "worker_references", lambda folder: [])(inputs_dir):
-        worker_tasks.append({"timeout": 120, **task})
+    # They depend only on the grader's inputs, so this process keeps them for later gradings.
+    reference_ids, reference_keys, cached = [], {}, {}
+    if not any(built[case_id].ok for case_id in cases):  # nothing to compare them with
+        references = []
+    else:
+        references = getattr(spec, "worker_references", lambda folder: [])(inputs_dir)
+    for task in references:
         reference_ids.append(task["id"])
+        reference_keys[task["id"]] = key = _reference_key(task)
+        if key in _REFERENCE_CACHE:
+            cached[task["id"]] = _REFERENCE_CACHE[key]
+        else:
+            worker_tasks.append({"timeout": 120, **task})
     if score_submitted:
         shutil.copyfile(submission.folder / "model.keras", worker_dir / "submitted.keras")
         worker_tasks.append({"id": "submitted_model", "kind": "predict",
@@ -300,8 +316,11 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
     for case_id, task in measured.items():
         if case_id in reference_ids and not task.ok:
             raise RuntimeError(f"the grader's own reference {case_id} failed: {task.message}")
+        if case_id in reference_ids:
+            _REFERENCE_CACHE[reference_keys[case_id]] = task
         if case_id in cases and cases[case_id].recipe:
             timings[f"  of which training {case_id}"] = task.seconds
+    measured = {**measured, **cached}
 
     observations = Observations(
         cases=cases, built=built,
@@ -317,6 +336,31 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
         submitted={**_submitted_files(submission),
                    "prediction": measured.get("submitted_model")})
     return observations, built, measured
+
+
+_REFERENCE_CACHE: dict[str, TaskResult] = {}
+
+
+def _reference_key(task: dict) -> str:
+    """What a worker reference task computes: its fields and the arrays of its input files
+    (hashed by content; the files' names and zip timestamps do not matter)."""
+    digest = hashlib.sha256()
+    for key, value in sorted(task.items()):
+        if key in ("id", "timeout"):
+            continue
+        path = Path(value) if isinstance(value, str) else None
+        if path is not None and path.suffix in (".npz", ".npy") and path.is_file():
+            if path.suffix == ".npy":
+                arrays = {"": np.load(path, allow_pickle=False)}
+            else:
+                with np.load(path, allow_pickle=False) as data:
+                    arrays = {k: data[k] for k in sorted(data.files)}
+            for name, array in arrays.items():
+                digest.update(f"{key}/{name}:{array.dtype}:{array.shape}".encode())
+                digest.update(np.ascontiguousarray(array).tobytes())
+        else:
+            digest.update(f"{key}={json.dumps(value, sort_keys=True)}".encode())
+    return digest.hexdigest()
 
 
 def _write_input(folder: Path, name: str, value) -> dict:

@@ -136,7 +136,35 @@ def predict_model(task: dict) -> dict:
             "shape": list(probabilities.shape)}
 
 
-KINDS = {"inspect": inspect_model, "train": train_model, "predict": predict_model}
+def keras_recurrent(task: dict) -> dict:
+    """A real ``keras.layers.LSTM``/``GRU`` on given weights: the reference for hand-made cells.
+
+    ``task["data"]`` is an ``.npz`` with ``x (batch, T, d)``, ``kernel``, ``recurrent_kernel``,
+    ``bias`` (``get_weights()`` order) and optionally the start state ``h0`` (and ``c0`` for
+    an LSTM); ``task["cell"]`` is ``"lstm"`` or ``"gru"``. Returns every step's output and the
+    final state(s), as Keras computes them (float32, the layer's defaults).
+    """
+    import keras
+
+    with np.load(task["data"], allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    x = arrays["x"].astype("float32")
+    weights = [arrays[k].astype("float32") for k in ("kernel", "recurrent_kernel", "bias")]
+    units = weights[1].shape[0]
+    layer_class = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[task["cell"]]
+    layer = layer_class(units, return_sequences=True, return_state=True)
+    layer.build(x.shape)
+    layer.set_weights(weights)
+    state = [arrays[k].astype("float32") for k in ("h0", "c0") if k in arrays]
+    result = layer(x, initial_state=state) if state else layer(x)
+    outputs, *final = (np.asarray(keras.ops.convert_to_numpy(v), dtype=np.float64)
+                       for v in result)
+    return {"outputs": outputs.tolist(), "h": final[0].tolist(),
+            "c": final[1].tolist() if len(final) > 1 else None}
+
+
+KINDS = {"inspect": inspect_model, "train": train_model, "predict": predict_model,
+         "keras_recurrent": keras_recurrent}
 
 
 def main() -> int:

@@ -1,8 +1,11 @@
 """One module per assignment: what to build from a submission (cases) and its checks.
 
 An assignment module defines ``NAME``, ``FILENAME``, ``FUNCTIONS`` (the contract's
-signatures), ``cases(profile)`` and ``prepare(...)``, and registers its checks with
-``autograder.registry.check``.
+signatures), ``CASES`` and ``RECIPES``, and registers its checks with
+``autograder.registry.check``. Optional: ``INPUTS`` (the NumPy inputs of ``call`` cases),
+``worker_references(folder)`` (tasks the trusted worker runs, e.g. real Keras layers),
+``USES_KERAS = False`` (the student child does not import TensorFlow) and
+``FORBIDDEN_MODULES`` (libraries the module must not load; the child lists those it did).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import import_module
 
-ASSIGNMENTS = ("sentiment",)
+ASSIGNMENTS = ("sentiment", "rnn_numpy", "cells")
 
 
 @dataclass(frozen=True)
