@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder grade|calibrate ...``."""
+"""Command line: ``python -m autograder grade|grade-all|calibrate ...``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     calibrate = sub.add_parser("calibrate", help="calibrate accuracy bands on the reference")
     calibrate.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     calibrate.add_argument("--margin", type=float, default=0.03)
+    from autograder.batch import add_arguments as add_batch_arguments
+
+    add_batch_arguments(sub.add_parser(
+        "grade-all", help="grade every submission in a folder into a gradebook (resumable)"))
     args = parser.parse_args(argv)
 
     if args.command == "grade":
@@ -43,4 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
         run_calibrate(seeds=args.seeds, margin=args.margin)
         return 0
+    if args.command == "grade-all":
+        from autograder.batch import run_cli
+
+        return run_cli(args)
     return 2

@@ -1,0 +1,188 @@
+"""Feedback files for a class: one Markdown report and one ``results.json`` per student, and a
+class summary (``summary.md``, ``histogram.png``) in the same folder.
+
+Written by :func:`autograder.batch.grade_all`; every file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from autograder.batch import GRADED, Gradebook, atomic_write
+
+SLOWEST = 5
+
+
+def student_files(folder: Path, student: str) -> tuple[Path, Path]:
+    return Path(folder) / f"{student}.md", Path(folder) / f"{student}.json"
+
+
+def has_feedback(folder: Path, student: str) -> bool:
+    return all(path.is_file() for path in student_files(folder, student))
+
+
+def _cell(text) -> str:
+    """Markdown table cell: no pipes or line breaks from a message can break the table."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", "").replace(
+        "\n", "<br>")
+
+
+def _num(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def student_markdown(student: str, row: dict, result=None) -> str:
+    """The report a student reads: total, a table of tests, notes."""
+    lines = [f"# Feedback for {student}", ""]
+    if row["status"] != GRADED or result is None:
+        lines += [f"**Total: {_num(row['total']):g} points.** Grading could not finish: "
+                  f"{row.get('reason') or 'unknown reason'}.", "",
+                  "Your TA has this message too; fix what it says (or ask your TA) and "
+                  "submit again.", ""]
+        return "\n".join(lines)
+    lines += [f"**Total: {result.score:g} / {result.max_score:g}** ({result.profile} profile, "
+              f"graded {row['graded_at'][:19].replace('T', ' ')} UTC in {result.seconds:.0f} s)",
+              "", "| test | points | status | message |", "|---|---|---|---|"]
+    hidden = [t for t in result.tests if t.visibility == "hidden"]
+    for test in result.tests:
+        if test.visibility == "hidden":
+            continue
+        points = "-" if test.status == "skipped" else f"{test.points:g} / {test.max_points:g}"
+        lines.append(f"| {_cell(test.name)} | {points} | {test.status} | "
+                     f"{_cell(test.message)} |")
+    notes = list(result.notes)
+    if hidden:
+        notes.append(f"{len(hidden)} hidden test(s) worth "
+                     f"{sum(t.max_points for t in hidden):g} points are included in the total "
+                     "but not shown")
+    if any(t.status == "skipped" for t in result.tests):
+        notes.append("'skipped' tests could not apply here (e.g. no GPU) and count for nothing")
+    if notes:
+        lines += ["", "## Notes", "", *[f"- {note}" for note in notes]]
+    return "\n".join(lines) + "\n"
+
+
+def student_json(row: dict, result=None) -> dict:
+    """Gradescope's results.json for this student (also for a grader error, with score 0)."""
+    if row["status"] == GRADED and result is not None:
+        from autograder.report import results_json
+
+        return results_json(result)
+    return {"score": 0.0, "execution_time": _num(row.get("seconds")),
+            "output": f"Grading could not finish: {row.get('reason') or 'unknown reason'}",
+            "tests": []}
+
+
+def write_student(folder: Path, student: str, row: dict, result=None) -> None:
+    md, js = student_files(folder, student)
+    atomic_write(js, json.dumps(student_json(row, result), indent=2) + "\n")
+    atomic_write(md, student_markdown(student, row, result))
+
+
+# ---------------------------------------------------------------- the class summary
+def pass_rates(folder: Path, students) -> tuple[dict[str, dict], int]:
+    """Per test: students it counted for, full passes, partial credit, mean points, max.
+
+    Read from the students' ``<student>.json``; returns ``(rates, students read)``.
+    """
+    rates: dict[str, dict] = {}
+    read = 0
+    for student in students:
+        try:
+            data = json.loads(student_files(folder, student)[1].read_text())
+        except (OSError, ValueError):
+            continue
+        read += 1
+        for test in data.get("tests", []):
+            if str(test.get("name", "")).startswith("[skipped]"):
+                continue
+            entry = rates.setdefault(test["name"], {"counted": 0, "passed": 0, "partial": 0,
+                                                    "points": 0.0, "max": 0.0})
+            score, top = _num(test.get("score")), _num(test.get("max_score"))
+            entry["counted"] += 1
+            entry["points"] += score
+            entry["max"] = max(entry["max"], top)
+            if score >= top:
+                entry["passed"] += 1
+            elif score > 0:
+                entry["partial"] += 1
+    return rates, read
+
+
+def summary_markdown(folder: Path, book: Gradebook) -> str:
+    rows = list(book.rows.values())
+    graded = [r for r in rows if r.get("status") == GRADED]
+    errors = [r for r in rows if r.get("status") != GRADED]
+    totals = [_num(r["total"]) for r in graded]
+    top = max((_num(r["max_total"]) for r in graded), default=0.0)
+    lines = ["# Class summary", "",
+             f"- students: {len(rows)} ({len(graded)} graded, {len(errors)} grader error(s))"]
+    if totals:
+        lines += [f"- total: mean {statistics.mean(totals):.2f}, median "
+                  f"{statistics.median(totals):g}, min {min(totals):g}, max {max(totals):g} "
+                  f"(out of {top:g})",
+                  f"- full marks: {sum(t >= top for t in totals)}, zero: "
+                  f"{sum(t == 0 for t in totals)}"]
+    lines += ["", "![score histogram](histogram.png)", "", "## Per-test pass rates", ""]
+    rates, read = pass_rates(folder, [r["student"] for r in graded])
+    if rates:
+        lines += [f"Over the {read} graded students with a feedback file; 'passed' is full "
+                  "points, 'partial' some.", "",
+                  "| test | passed | partial | mean points |", "|---|---|---|---|"]
+        for name, entry in rates.items():
+            n = entry["counted"]
+            lines.append(f"| {_cell(name)} | {entry['passed']}/{n} "
+                         f"({entry['passed'] / n:.0%}) | {entry['partial']}/{n} | "
+                         f"{entry['points'] / n:.2f} / {entry['max']:g} |")
+    else:
+        lines.append("No graded student yet.")
+    lines += ["", f"## The {SLOWEST} slowest submissions", "",
+              "| student | seconds | total | status |", "|---|---|---|---|"]
+    for row in sorted(rows, key=lambda r: _num(r.get("seconds")), reverse=True)[:SLOWEST]:
+        lines.append(f"| {_cell(row['student'])} | {_num(row.get('seconds')):.1f} | "
+                     f"{_num(row['total']):g} | {row.get('status')} |")
+    if errors:
+        lines += ["", "## Grader errors", "", "| student | reason |", "|---|---|"]
+        lines += [f"| {_cell(r['student'])} | {_cell(r.get('reason', ''))} |" for r in errors]
+    return "\n".join(lines) + "\n"
+
+
+def histogram_png(book: Gradebook) -> bytes:
+    """A histogram of graded students' totals (``matplotlib.figure.Figure``, no pyplot)."""
+    import io
+
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    graded = [r for r in book.rows.values() if r.get("status") == GRADED]
+    totals = [_num(r["total"]) for r in graded]
+    top = max((_num(r["max_total"]) for r in graded), default=0.0)
+    figure = Figure(figsize=(6, 3.5), dpi=100)
+    axes = figure.add_subplot()
+    if totals:
+        upper = max(top, max(totals), 1.0)
+        axes.hist(totals, bins=max(1, min(20, round(upper))), range=(0, upper),
+                  color="#4477aa", edgecolor="white")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel(f"total points (out of {top:g})")
+    axes.set_ylabel("students")
+    errors = len(book.rows) - len(graded)
+    axes.set_title(f"{len(graded)} graded" + (f", {errors} grader error(s) not shown"
+                                              if errors else ""))
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def write_summary(folder: Path, book: Gradebook) -> tuple[Path, Path]:
+    folder = Path(folder)
+    summary, histogram = folder / "summary.md", folder / "histogram.png"
+    atomic_write(summary, summary_markdown(folder, book))
+    atomic_write(histogram, histogram_png(book))
+    return summary, histogram
