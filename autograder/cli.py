@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder grade|grade-all|calibrate ...``."""
+"""Command line: ``python -m autograder grade|grade-all|gradescope|calibrate ...``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
 
     add_batch_arguments(sub.add_parser(
         "grade-all", help="grade every submission in a folder into a gradebook (resumable)"))
+    from autograder.gradescope import add_build_arguments
+
+    add_build_arguments(sub.add_parser(
+        "gradescope", help="build the autograder zip to upload to Gradescope"))
     args = parser.parse_args(argv)
 
     if args.command == "grade":
@@ -51,4 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         from autograder.batch import run_cli
 
         return run_cli(args)
+    if args.command == "gradescope":
+        from autograder.gradescope import build_cli
+
+        return build_cli(args)
     return 2

@@ -48,7 +48,7 @@ PYTHON="${SEQLAB_PYTHON:-/opt/seqlab/bin/python}"
 mkdir -p "$ROOT/results"
 chmod 700 "$ROOT/results"
 cd "$ROOT/source"
-"$PYTHON" -m autograder.gradescope run --root "$ROOT"
+"$PYTHON" -m autograder.gradescope run --root "$ROOT"@ASSIGNMENT@
 """
 
 
@@ -71,8 +71,19 @@ def _installed(name: str) -> bool:
     return True
 
 
-def build_bundle(out: str | Path) -> Path:
-    """Write the Gradescope autograder zip to ``out``."""
+def build_bundle(out: str | Path, assignment: str | None = None) -> Path:
+    """Write the Gradescope autograder zip to ``out``.
+
+    With ``assignment`` (e.g. ``"sentiment"``) the bundle grades just that assignment, as
+    Gradescope has one autograder per assignment: a submission without its file scores 0
+    with "sentiment.py was not submitted". Without, it grades every assignment whose file
+    the submission holds.
+    """
+    from autograder.assignments import ASSIGNMENTS
+
+    if assignment is not None and assignment not in ASSIGNMENTS:
+        raise ValueError(f"unknown assignment {assignment!r}: expected one of "
+                         f"{', '.join(ASSIGNMENTS)}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     bands = REPO_ROOT / "autograder" / "bands.json"
@@ -80,7 +91,9 @@ def build_bundle(out: str | Path) -> Path:
         raise FileNotFoundError("autograder/bands.json is missing: run "
                                 "`python -m autograder calibrate` first")
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for name, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
+        run_script = RUN_AUTOGRADER.replace(
+            "@ASSIGNMENT@", f" --assignment {assignment}" if assignment else "")
+        for name, text in (("setup.sh", SETUP_SH), ("run_autograder", run_script)):
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
             bundle.writestr(info, text)
@@ -95,7 +108,7 @@ def build_bundle(out: str | Path) -> Path:
     return out
 
 
-def run(root: Path) -> int:
+def run(root: Path, assignment: str | None = None) -> int:
     """Grade ``<root>/submission`` into ``<root>/results/results.json`` (inside Gradescope)."""
     from autograder.grader import grade
     from autograder.report import write_json
@@ -105,7 +118,7 @@ def run(root: Path) -> int:
     user = os.environ.get("SEQLAB_RUN_AS", "nobody") or None  # "" keeps the current user
     limits = Limits(run_as=user if os.geteuid() == 0 else None)
     try:
-        result = grade(root / "submission", limits=limits)
+        result = grade(root / "submission", limits=limits, assignment=assignment)
     except Exception as exc:  # the grader itself failed: say so, never leave no results
         payload = {"score": 0, "output": f"The autograder could not run ({type(exc).__name__}:"
                    f" {exc}). Please tell your TA; this is not about your code.", "tests": []}
@@ -118,12 +131,29 @@ def run(root: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.gradescope")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run").add_argument("--root", type=Path, default=Path("/autograder"))
-    sub.add_parser("build").add_argument("--out", type=Path, default=Path("autograder.zip"))
+    runner = sub.add_parser("run")
+    runner.add_argument("--root", type=Path, default=Path("/autograder"))
+    runner.add_argument("--assignment")
+    add_build_arguments(sub.add_parser("build"))
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.root)
-    print(f"wrote {build_bundle(args.out)}")
+        return run(args.root, args.assignment)
+    return build_cli(args)
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    from autograder.assignments import ASSIGNMENTS
+
+    parser.add_argument("--out", type=Path, default=Path("autograder.zip"))
+    parser.add_argument("--assignment", choices=list(ASSIGNMENTS),
+                        help="the one assignment this Gradescope autograder grades "
+                             "(default: every assignment whose file is submitted)")
+
+
+def build_cli(args) -> int:
+    out = build_bundle(args.out, args.assignment)
+    what = f"assignment {args.assignment}" if args.assignment else "every submitted assignment"
+    print(f"wrote {out} (grades {what}); upload it as the Gradescope autograder")
     return 0
 
 

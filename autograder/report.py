@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from autograder.grader import GradeResult
@@ -45,8 +46,9 @@ def write_json(result: GradeResult, path: str | Path) -> Path:
 
 def print_table(result: GradeResult, console: Console | None = None) -> None:
     console = console or Console(width=140)
-    table = Table(title=f"{result.submission}: {result.score:g} / {result.max_score:g} points "
-                        f"({result.profile} profile, {result.seconds:.0f} s)", show_lines=False)
+    title = (f"{escape(str(result.submission))}: {result.score:g} / {result.max_score:g} "
+             f"points ({result.profile} profile, {result.seconds:.0f} s)")
+    table = Table(title=title, show_lines=False)
     table.add_column("test", overflow="fold", max_width=58)
     table.add_column("points", justify="right")
     table.add_column("status")
@@ -54,7 +56,9 @@ def print_table(result: GradeResult, console: Console | None = None) -> None:
     for test in result.tests:
         style = STYLE.get(test.status, "")
         points = "-" if test.status == "skipped" else f"{test.points:g}/{test.max_points:g}"
-        table.add_row(test.name, points, f"[{style}]{test.status}[/]", test.message)
+        # Names and messages can quote student text: printed literally, never as rich markup.
+        table.add_row(escape(test.name), points, f"[{style}]{test.status}[/]",
+                      escape(test.message))
     console.print(table)
     for note in result.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {escape(note)}")

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
 CLONE_NEWUSER = 0x10000000
 GIB = 1 << 30
 
@@ -141,18 +142,25 @@ def _hand_over(folder: Path, ids: tuple[int, int]) -> None:
 
 
 def _limit_child(limits: Limits, ids: tuple[int, int] | None = None):
+    grader = os.getpid()
+
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if not limits.network:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.unshare(CLONE_NEWNET) != 0:
-                libc.unshare(CLONE_NEWUSER | CLONE_NEWNET)  # unprivileged fallback; may fail
+        libc = ctypes.CDLL(None, use_errno=True)
+        if not limits.network and libc.unshare(CLONE_NEWNET) != 0:
+            libc.unshare(CLONE_NEWUSER | CLONE_NEWNET)  # unprivileged fallback; may fail
         if ids is not None:  # last: the steps above need root
             os.setgroups([])
             os.setgid(ids[1])
             os.setuid(ids[0])
+        # After setuid, which clears it: a grader killed mid-run takes its child along.
+        # (The signal fires when the thread that started the child ends: gradings run each
+        # in one thread that waits for its children, so that is never early.)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != grader:  # the grader died before the line above
+            os._exit(1)
 
     return apply
 

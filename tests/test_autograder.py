@@ -259,6 +259,20 @@ def test_results_json_marks_skipped_tests_as_not_counted():
     assert [t.get("status") for t in data["tests"]] == ["passed", None, "failed"]
 
 
+def test_table_prints_student_text_literally_never_as_markup():
+    from rich.console import Console
+
+    from autograder.grader import GradeResult, TestResult
+    from autograder.report import print_table
+
+    console = Console(width=200, record=True, color_system=None)
+    message = "got 'a[/]b' and [bold]x[/bold] from the module"  # unbalanced markup included
+    print_table(GradeResult("[red]alice[/red]", "quick", [
+        TestResult("sentiment", "a", 0, 2, "failed", message, "visible")]), console)
+    text = console.export_text()
+    assert "[red]alice[/red]" in text and "a[/]b" in text and "[bold]x[/bold]" in text
+
+
 def test_zip_submission_keeps_only_module_files_and_never_writes_outside(tmp_path):
     import zipfile
 

