@@ -362,3 +362,33 @@ def test_student_code_has_no_network(tmp_path):
     finally:
         server.close()
     assert "network closed" in _test(result, "build_rnn_classifier: output").message
+
+
+def test_worker_results_are_reused_only_for_identical_content(tmp_path):
+    """The batch cache key: the same model saved by two processes matches (save date and
+    object ids aside); one changed weight, recipe value or thread count does not."""
+    from autograder.grader import _task_key
+
+    script = ("import sys, keras, numpy as np; sys.path.insert(0, sys.argv[2]); "
+              "import sentiment; keras.utils.set_random_seed(0); "
+              "m = sentiment.build_cnn_classifier(np.ones((30, 4), 'float32'), "
+              "filter_sizes=(2,), num_filters=3); "
+              "m.layers[-1].kernel.assign(m.layers[-1].kernel * float(sys.argv[3])); "
+              "m.save(sys.argv[1])")
+    paths = {}
+    for name, scale in (("a", 1), ("b", 1), ("c", 2)):
+        paths[name] = tmp_path / f"{name}.keras"
+        subprocess.run([sys.executable, "-c", script, str(paths[name]),
+                        str(REPO / "solutions"), str(scale)], check=True, capture_output=True)
+
+    def key(name, recipe=1, threads=2):
+        return _task_key({"id": name, "kind": "train", "model": str(paths[name]),
+                          "recipe": {"epochs": recipe}, "timeout": 9}, threads)
+
+    assert paths["a"].read_bytes() != paths["b"].read_bytes()  # the save date differs
+    assert key("a") == key("b") is not None
+    assert key("c") != key("a")
+    assert key("a", recipe=2) != key("a") and key("a", threads=1) != key("a")
+    (tmp_path / "bad.keras").write_bytes(b"not a zip")
+    paths["bad"] = tmp_path / "bad.keras"
+    assert key("bad") is None
