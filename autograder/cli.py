@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     calibrate = sub.add_parser("calibrate", help="calibrate accuracy bands on the reference")
     calibrate.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     calibrate.add_argument("--margin", type=float, default=0.03)
+    calibrate.add_argument("--profile", choices=["quick", "full"], default="quick",
+                           help="quick: the grader's training recipes; full: the band for a "
+                                "submitted model.keras (lab 4's model on the full data)")
     from autograder.batch import add_arguments as add_batch_arguments
 
     add_batch_arguments(sub.add_parser(
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "calibrate":
         from autograder.calibrate import calibrate as run_calibrate
 
-        run_calibrate(seeds=args.seeds, margin=args.margin)
+        run_calibrate(seeds=args.seeds, margin=args.margin, profile=args.profile)
         return 0
     if args.command == "grade-all":
         from autograder.batch import run_cli

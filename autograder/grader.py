@@ -96,19 +96,28 @@ class CaseFailure(Exception):
     pass
 
 
-@lru_cache(maxsize=4)
 def accuracy_inputs(dataset: str, profile: str = "quick"):
     """(matrix, x_train, y_train, x_test, y_test) for an accuracy recipe, built once."""
+    inputs = encoded_splits(dataset, profile)
+    return (inputs["matrix"], inputs["x_train"], inputs["y_train"], inputs["x_test"],
+            inputs["y_test"])
+
+
+@lru_cache(maxsize=4)
+def encoded_splits(dataset: str, profile: str = "quick") -> dict[str, np.ndarray]:
+    """The seed-0 splits as the labs encode them (vocabulary from train, front padding) and
+    the GloVe matrix for that vocabulary: ``matrix``, ``x_/y_`` ``train``, ``val``, ``test``."""
     from seqlab.data import load_sentiment
     from seqlab.glove import load_glove
     from seqlab.text import Vocabulary, encode_texts
 
     data = load_sentiment(dataset, profile=profile, seed=0)
     vocab = Vocabulary.build(data.train.texts, max_size=data.vocab_size)
-    matrix = load_glove().embedding_matrix(vocab, seed=0).matrix
-    x_train = encode_texts(data.train.texts, vocab, data.max_len)
-    x_test = encode_texts(data.test.texts, vocab, data.max_len)
-    return matrix, x_train, data.train.labels.astype("float32"), x_test, data.test.labels
+    found = {"matrix": load_glove().embedding_matrix(vocab, seed=0).matrix}
+    for name, split in (("train", data.train), ("val", data.validation), ("test", data.test)):
+        found[f"x_{name}"] = encode_texts(split.texts, vocab, data.max_len)
+        found[f"y_{name}"] = split.labels.astype("float32" if name != "test" else "int64")
+    return found
 
 
 def expected_embedding_matrix(words) -> dict:
@@ -216,12 +225,15 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
     labels, train_inputs = {}, {}
     for case in cases.values():
         if case.recipe and case.recipe not in labels:
-            matrix, x_train, y_train, x_test, y_test = accuracy_inputs(
-                recipes[case.recipe]["dataset"])
-            matrices[case.recipe] = matrix
-            labels[case.recipe] = y_test.astype(np.int64)
+            recipe = recipes[case.recipe]
+            inputs = encoded_splits(recipe["dataset"], recipe.get("profile", "quick"))
+            matrices[case.recipe] = inputs["matrix"]
+            labels[case.recipe] = inputs["y_test"].astype(np.int64)
             data_path = inputs_dir / f"{case.recipe}.npz"
-            np.savez(data_path, x_train=x_train, y_train=y_train, x_test=x_test)
+            # Holdout inputs only: the worker never sees y_test (the parent scores).
+            kept = ("x_train", "y_train", "x_test") + (
+                ("x_val", "y_val") if recipe.get("patience") else ())
+            np.savez(data_path, **{key: inputs[key] for key in kept})
             train_inputs[case.recipe] = data_path
     if score_submitted:  # the student's own trained model, on the full-profile holdout
         _, _, _, x_test, y_test = accuracy_inputs(spec.SUBMITTED_MODEL_DATASET, "full")

@@ -113,15 +113,21 @@ def train_model(task: dict) -> dict:
         raise RuntimeError("holdout labels must not be sent to the worker")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=recipe["learning_rate"]),
                   loss="binary_crossentropy", metrics=["accuracy"])
+    fit_options = {}
+    if recipe.get("patience") and "x_val" in data.files:  # the labs' early stopping
+        fit_options = {"validation_data": (data["x_val"], data["y_val"]), "callbacks": [
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=recipe["patience"],
+                                          restore_best_weights=True)]}
     start = time.perf_counter()
-    model.fit(data["x_train"], data["y_train"], epochs=recipe["epochs"],
-              batch_size=recipe["batch_size"], shuffle=True, verbose=0)
+    history = model.fit(data["x_train"], data["y_train"], epochs=recipe["epochs"],
+                        batch_size=recipe["batch_size"], shuffle=True, verbose=0, **fit_options)
     seconds = time.perf_counter() - start
     probabilities = np.asarray(model.predict(data["x_test"], batch_size=512, verbose=0))
     device = accelerator()
     where = placement(model)
     return {"probabilities": probabilities.reshape(-1).round(6).tolist(),
             "shape": list(probabilities.shape), "train_seconds": seconds,
+            "epochs_run": len(history.history.get("loss", [])),
             "device": {"platform": device.platform, "name": device.name},
             "placement": where.summary, "on_accelerator": where.on_accelerator,
             "built_as": built_as}

@@ -35,6 +35,11 @@ RECIPES = {
     "gru_imdb": dict(dataset="imdb", epochs=4, batch_size=64, learning_rate=1e-3, seed=0),
     "cnn_rotten_tomatoes": dict(dataset="rotten_tomatoes", epochs=4, batch_size=64,
                                 learning_rate=1e-3, seed=0),
+    # Only for `calibrate --profile full`: lab 4's model (GRU, fine-tuned GloVe) trained the
+    # way the lab trains it (early stopping on validation) on the full data. Its holdout
+    # accuracies set the band for the model.keras a student submits.
+    "gru_imdb_full": dict(dataset="imdb", profile="full", epochs=8, batch_size=64,
+                          learning_rate=1e-3, patience=2, seed=0),
 }
 
 
@@ -66,7 +71,11 @@ CASES = {c.id: c for c in (
          recipe="gru_imdb"),
     Case("acc_cnn", "build_cnn_classifier", {}, matrix="cnn_rotten_tomatoes",
          recipe="cnn_rotten_tomatoes"),
+    Case("full_gru", "build_rnn_classifier", {"cell": "gru", "trainable_embeddings": True},
+         matrix="gru_imdb_full", recipe="gru_imdb_full"),
 )}
+# The recipe whose calibrated band scores a submitted model.keras (bands.json "full").
+SUBMITTED_MODEL_RECIPE = "gru_imdb_full"
 
 
 def small_matrix() -> np.ndarray:
