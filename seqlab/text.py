@@ -6,6 +6,9 @@ Conventions every model in the kit relies on:
 - sequences are padded and truncated at the *front* (``"pre"``): zeros come first and the
   end of a review is kept, so a many-to-one RNN reads the text last and needs no mask.
 
+Character models (the language model and seq2seq labs) use :class:`CharVocabulary`: id 0 is
+padding there too, then optional start / end / unknown ids, then the characters.
+
 Tokens follow GloVe's (Penn Treebank) conventions so that most of them have a vector:
 lower case, ``don't`` -> ``do n't``, ``it's`` -> ``it 's``, and ``!``/``?`` kept as tokens.
 """
@@ -142,3 +145,169 @@ def length_stats(texts: Sequence[str]) -> dict[str, float]:
     lengths = np.array([len(tokenize(t)) for t in texts])
     return {"mean": float(lengths.mean()), "p50": float(np.percentile(lengths, 50)),
             "p90": float(np.percentile(lengths, 90)), "max": int(lengths.max())}
+
+
+# --- characters ---------------------------------------------------------------------------------
+
+PAD_CHAR_TOKEN = "<pad>"
+START_TOKEN = "<s>"
+END_TOKEN = "</s>"
+UNKNOWN_CHAR_TOKEN = "<unk>"
+
+
+class CharVocabulary:
+    """Maps single characters to ids for character models: id 0 is always padding.
+
+    The optional special tokens come next, in this order and only when asked for: ``start``
+    (``<s>``, what a decoder is fed first), ``end`` (``</s>``, what it emits to stop) and
+    ``unknown`` (``<unk>``, every character not in the vocabulary). Then the characters, in
+    the order given (``build`` sorts them by code point, so the same text always gives the
+    same ids). ``len(vocab)`` counts every id, padding and specials included: it is the
+    ``input_dim`` of an embedding and the number of logits of a character model.
+
+    >>> vocab = CharVocabulary("ab", start=True, end=True)
+    >>> vocab.itos
+    ['<pad>', '<s>', '</s>', 'a', 'b']
+    >>> vocab.encode("ba", add_start=True, add_end=True)
+    [1, 4, 3, 2]
+    >>> vocab.decode([1, 4, 3, 2, 0, 0])
+    'ba'
+    """
+
+    pad_id = PAD_ID
+
+    def __init__(self, chars: Iterable[str], *, start: bool = False, end: bool = False,
+                 unknown: bool = False):
+        chars = list(chars)
+        bad = [c for c in chars if not isinstance(c, str) or len(c) != 1]
+        if bad:
+            raise ValueError(f"a CharVocabulary holds single characters, got {bad[:5]!r}")
+        if len(set(chars)) != len(chars):
+            raise ValueError("CharVocabulary characters must be unique")
+        specials = [PAD_CHAR_TOKEN]
+        self.start_id = self.end_id = self.unknown_id = None
+        for wanted, token, attr in ((start, START_TOKEN, "start_id"), (end, END_TOKEN, "end_id"),
+                                    (unknown, UNKNOWN_CHAR_TOKEN, "unknown_id")):
+            if wanted:
+                setattr(self, attr, len(specials))
+                specials.append(token)
+        self.num_special = len(specials)
+        self.itos: list[str] = [*specials, *chars]
+        self.stoi: dict[str, int] = {c: i for i, c in enumerate(chars, start=self.num_special)}
+
+    @classmethod
+    def build(cls, texts: str | Iterable[str], *, min_count: int = 1, start: bool = False,
+              end: bool = False, unknown: bool = False) -> CharVocabulary:
+        """The characters of ``texts`` (one string or many) seen at least ``min_count`` times.
+
+        Characters are sorted by code point. With ``min_count > 1`` rare characters are left
+        out, so ask for ``unknown=True`` to be able to encode them.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(text)
+        return cls(sorted(c for c, n in counts.items() if n >= min_count), start=start,
+                   end=end, unknown=unknown)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, char: str) -> bool:
+        return char in self.stoi
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CharVocabulary) and other.itos == self.itos
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.itos))
+
+    def __repr__(self) -> str:
+        preview = "".join(self.chars[:40])
+        specials = ", ".join(self.itos[: self.num_special])
+        return f"CharVocabulary({len(self)} ids: {specials}, then {preview!r}...)"
+
+    @property
+    def chars(self) -> list[str]:
+        """The characters, in id order (after padding and the special tokens)."""
+        return self.itos[self.num_special:]
+
+    def lookup(self, char: str) -> int:
+        """The id of ``char``: the unknown id for a character outside the vocabulary.
+
+        Raises ``KeyError`` for such a character when the vocabulary has no unknown token.
+        """
+        token_id = self.stoi.get(char)
+        if token_id is not None:
+            return token_id
+        if self.unknown_id is None:
+            raise KeyError(f"character {char!r} is not in the vocabulary and it has no "
+                           "unknown token (build it with unknown=True)")
+        return self.unknown_id
+
+    def encode(self, text: str, *, add_start: bool = False, add_end: bool = False) -> list[int]:
+        """Ids of the characters of ``text``, optionally framed by the start and end ids."""
+        ids = [self.lookup(c) for c in text]
+        if add_start:
+            ids.insert(0, self._special("start_id"))
+        if add_end:
+            ids.append(self._special("end_id"))
+        return ids
+
+    def encode_array(self, text: str) -> np.ndarray:
+        """A whole corpus as one int32 array ``(len(text),)``, vectorised for long texts."""
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+        if codes.size == 0:
+            return np.zeros(0, dtype=np.int32)
+        table = np.full(int(codes.max()) + 1, -1, dtype=np.int32)  # code point -> id
+        for char, token_id in self.stoi.items():
+            if ord(char) < table.size:
+                table[ord(char)] = token_id
+        ids = table[codes]
+        missing = ids < 0
+        if missing.any():
+            if self.unknown_id is None:
+                char = chr(int(codes[np.argmax(missing)]))
+                raise KeyError(f"character {char!r} is not in the vocabulary and it has no "
+                               "unknown token (build it with unknown=True)")
+            ids[missing] = self.unknown_id
+        return ids
+
+    def decode(self, ids: Iterable[int], *, stop_at_end: bool = True,
+               unknown: str = "\ufffd") -> str:
+        """The text of ``ids``: padding and start ids dropped, unknown ids shown as ``unknown``.
+
+        Decoding stops at the first end id (``stop_at_end=False`` drops end ids instead).
+        """
+        out = []
+        for token_id in ids:
+            token_id = int(token_id)
+            if token_id == self.end_id and self.end_id is not None:
+                if stop_at_end:
+                    break
+                continue
+            if token_id in (PAD_ID, self.start_id):
+                continue
+            if token_id == self.unknown_id:
+                out.append(unknown)
+                continue
+            out.append(self.itos[token_id])
+        return "".join(out)
+
+    def _special(self, attr: str) -> int:
+        value = getattr(self, attr)
+        if value is None:
+            name = attr.removesuffix("_id")
+            raise ValueError(f"this vocabulary has no {name} token (create it with {name}=True)")
+        return value
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({
+            "chars": self.chars, "start": self.start_id is not None,
+            "end": self.end_id is not None, "unknown": self.unknown_id is not None}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> CharVocabulary:
+        raw = json.loads(Path(path).read_text())
+        return cls(raw["chars"], start=raw["start"], end=raw["end"], unknown=raw["unknown"])

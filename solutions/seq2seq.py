@@ -1,0 +1,114 @@
+"""A GRU encoder-decoder (Cho et al. 2014) that learns to execute programs, character by character.
+
+The encoder reads the source (a program, or ``"123+45"``) and compresses it into one state
+vector; the decoder starts from that state and writes the target (``"168"``) one character
+at a time, each step reading the previous character::
+
+    source ids (batch, S) -> Embedding -> encoder GRU -> state (batch, units)
+                                                              |
+    target_in (batch, L)  -> Embedding -> decoder GRU (initial state) -> (batch, L, units)
+                                                  -> Dense + softmax -> (batch, L, tgt_vocab)
+
+Training uses *teacher forcing*: the decoder's input at step t is the true character t - 1
+(``target_in`` is ``<s>`` followed by the target; the labels are the target followed by
+``</s>``). At test time the true characters are unknown, so ``greedy_decode`` feeds back the
+decoder's own most likely character, one step at a time, with the ``encoder`` and
+``decoder`` models that share the training model's layers (and so its weights).
+
+Id 0 is padding in both vocabularies. Sources are padded at the front (the encoder reads the
+real characters last, so no mask is needed); targets at the back, with the padded
+positions given zero weight in the loss (``seqlab.programs.encode_pairs`` does both).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+LEARNING_RATE = 5e-3
+"""Adam's step size."""
+
+CLIPNORM = 1.0
+"""Each gradient is clipped to this norm."""
+
+
+def build_seq2seq(src_vocab_size: int, tgt_vocab_size: int, embedding_dim: int = 32,
+                  units: int = 128) -> tuple[keras.Model, keras.Model, keras.Model]:
+    """The training model and the two inference models, sharing every layer.
+
+    Layers (create each once and call it from the models that need it):
+    source ``Embedding(src_vocab_size, embedding_dim)``; encoder ``GRU(units)`` (final state
+    only); target ``Embedding(tgt_vocab_size, embedding_dim)``; decoder
+    ``GRU(units, return_sequences=True, return_state=True)``; ``Dense(tgt_vocab_size,
+    activation="softmax")``. Keep Keras' default activations and no recurrent dropout (cuDNN).
+
+    Returns ``(model, encoder, decoder)``:
+
+    - ``model``: ``[src (batch, S), tgt_in (batch, L)]`` -> probabilities
+      ``(batch, L, tgt_vocab_size)``: the decoder GRU starts from the encoder's state and
+      reads ``tgt_in`` (teacher forcing). Compiled with Adam (``LEARNING_RATE``,
+      ``clipnorm=CLIPNORM``) and sparse categorical cross-entropy.
+    - ``encoder``: ``src (batch, S)`` -> state ``(batch, units)``.
+    - ``decoder``: ``[token (batch, 1), state (batch, units)]`` -> ``[probabilities
+      (batch, 1, tgt_vocab_size), new state (batch, units)]``: one step.
+    """
+    # BEGIN SOLUTION hint: create the five layers once, then wire three keras.Model from them
+    source_embedding = keras.layers.Embedding(src_vocab_size, embedding_dim,
+                                              name="source_embedding")
+    target_embedding = keras.layers.Embedding(tgt_vocab_size, embedding_dim,
+                                              name="target_embedding")
+    encoder_gru = keras.layers.GRU(units, name="encoder_gru")
+    decoder_gru = keras.layers.GRU(units, return_sequences=True, return_state=True,
+                                   name="decoder_gru")
+    output = keras.layers.Dense(tgt_vocab_size, activation="softmax", name="probabilities")
+
+    src = keras.Input(shape=(None,), dtype="int32", name="source")
+    state = encoder_gru(source_embedding(src))                     # (batch, units)
+    encoder = keras.Model(src, state, name="encoder")
+
+    tgt_in = keras.Input(shape=(None,), dtype="int32", name="target_in")
+    sequence, _ = decoder_gru(target_embedding(tgt_in), initial_state=state)  # (batch, L, u)
+    model = keras.Model([src, tgt_in], output(sequence), name="seq2seq")
+
+    token = keras.Input(shape=(1,), dtype="int32", name="token")
+    state_in = keras.Input(shape=(units,), name="state")
+    step, state_out = decoder_gru(target_embedding(token), initial_state=state_in)
+    decoder = keras.Model([token, state_in], [output(step), state_out], name="decoder")
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE,
+                                                  clipnorm=CLIPNORM),
+                  loss="sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
+    return model, encoder, decoder
+    # END SOLUTION
+
+
+def greedy_decode(encoder: keras.Model, decoder: keras.Model, src: np.ndarray, start_id: int,
+                  end_id: int, max_len: int) -> list[list[int]]:
+    """Decode each row of ``src (batch, S)`` greedily: a list of id lists, one per row.
+
+    Encode ``src`` once; then feed ``start_id`` and, step by step, the most likely id the
+    decoder returns, with its new state. A row's list holds the ids emitted after
+    ``start_id``: it stops before ``end_id`` (not included) or after ``max_len`` ids. Stop
+    early once every row has ended.
+    """
+    # BEGIN SOLUTION hint: encode once; loop max_len steps feeding back the argmax and state
+    src = np.asarray(src, dtype=np.int32)
+    batch = len(src)
+    state = keras.ops.convert_to_numpy(encoder(src, training=False))  # (batch, units)
+    token = np.full((batch, 1), start_id, dtype=np.int32)
+    outputs: list[list[int]] = [[] for _ in range(batch)]
+    done = np.zeros(batch, dtype=bool)
+    for _ in range(max_len):
+        probs, state = (keras.ops.convert_to_numpy(t)
+                        for t in decoder([token, state], training=False))
+        best = np.argmax(probs[:, -1], axis=-1)                   # (batch,)
+        for row in np.flatnonzero(~done):
+            if best[row] == end_id:
+                done[row] = True
+            else:
+                outputs[row].append(int(best[row]))
+        if done.all():
+            break
+        token = best[:, None].astype(np.int32)
+    return outputs
+    # END SOLUTION

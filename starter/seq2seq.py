@@ -1,0 +1,77 @@
+# Starter code generated from solutions/seq2seq.py by `python -m seqlab.starter`.
+# Write your code where a function raises NotImplementedError: replace each
+# `raise NotImplementedError(...)` with your implementation. Keep the names, signatures and
+# return types: the notebooks and the autograder call them.
+"""A GRU encoder-decoder (Cho et al. 2014) that learns to execute programs, character by character.
+
+The encoder reads the source (a program, or ``"123+45"``) and compresses it into one state
+vector; the decoder starts from that state and writes the target (``"168"``) one character
+at a time, each step reading the previous character::
+
+    source ids (batch, S) -> Embedding -> encoder GRU -> state (batch, units)
+                                                              |
+    target_in (batch, L)  -> Embedding -> decoder GRU (initial state) -> (batch, L, units)
+                                                  -> Dense + softmax -> (batch, L, tgt_vocab)
+
+Training uses *teacher forcing*: the decoder's input at step t is the true character t - 1
+(``target_in`` is ``<s>`` followed by the target; the labels are the target followed by
+``</s>``). At test time the true characters are unknown, so ``greedy_decode`` feeds back the
+decoder's own most likely character, one step at a time, with the ``encoder`` and
+``decoder`` models that share the training model's layers (and so its weights).
+
+Id 0 is padding in both vocabularies. Sources are padded at the front (the encoder reads the
+real characters last, so no mask is needed); targets at the back, with the padded
+positions given zero weight in the loss (``seqlab.programs.encode_pairs`` does both).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+LEARNING_RATE = 5e-3
+"""Adam's step size."""
+
+CLIPNORM = 1.0
+"""Each gradient is clipped to this norm."""
+
+
+def build_seq2seq(src_vocab_size: int, tgt_vocab_size: int, embedding_dim: int = 32,
+                  units: int = 128) -> tuple[keras.Model, keras.Model, keras.Model]:
+    """The training model and the two inference models, sharing every layer.
+
+    Layers (create each once and call it from the models that need it):
+    source ``Embedding(src_vocab_size, embedding_dim)``; encoder ``GRU(units)`` (final state
+    only); target ``Embedding(tgt_vocab_size, embedding_dim)``; decoder
+    ``GRU(units, return_sequences=True, return_state=True)``; ``Dense(tgt_vocab_size,
+    activation="softmax")``. Keep Keras' default activations and no recurrent dropout (cuDNN).
+
+    Returns ``(model, encoder, decoder)``:
+
+    - ``model``: ``[src (batch, S), tgt_in (batch, L)]`` -> probabilities
+      ``(batch, L, tgt_vocab_size)``: the decoder GRU starts from the encoder's state and
+      reads ``tgt_in`` (teacher forcing). Compiled with Adam (``LEARNING_RATE``,
+      ``clipnorm=CLIPNORM``) and sparse categorical cross-entropy.
+    - ``encoder``: ``src (batch, S)`` -> state ``(batch, units)``.
+    - ``decoder``: ``[token (batch, 1), state (batch, units)]`` -> ``[probabilities
+      (batch, 1, tgt_vocab_size), new state (batch, units)]``: one step.
+    """
+    raise NotImplementedError(
+        "build_seq2seq: create the five layers once, then wire three keras.Model from them "
+        "(not implemented yet)"
+    )
+
+
+def greedy_decode(encoder: keras.Model, decoder: keras.Model, src: np.ndarray, start_id: int,
+                  end_id: int, max_len: int) -> list[list[int]]:
+    """Decode each row of ``src (batch, S)`` greedily: a list of id lists, one per row.
+
+    Encode ``src`` once; then feed ``start_id`` and, step by step, the most likely id the
+    decoder returns, with its new state. A row's list holds the ids emitted after
+    ``start_id``: it stops before ``end_id`` (not included) or after ``max_len`` ids. Stop
+    early once every row has ended.
+    """
+    raise NotImplementedError(
+        "greedy_decode: encode once; loop max_len steps feeding back the argmax and state "
+        "(not implemented yet)"
+    )
