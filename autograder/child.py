@@ -218,14 +218,46 @@ def run_task(module, task, Model, save_array, is_instance, functions) -> dict:
                                          "a NumPy array of numbers")
         save_array(task["output"], array, allow_pickle=False)
         return {"saved": task["output"]}
+    if task["kind"] == "build_models":  # e.g. build_seq2seq -> (model, encoder, decoder)
+        if Model is None:
+            raise _Refused("error", "this assignment builds no Keras models")
+        result = function(*args, **kwargs)
+        outputs = task["outputs"]
+        if not isinstance(result, (tuple, list)) or len(result) != len(outputs):
+            raise _Refused("wrong_type", f"{name} returned {type(result).__name__}, expected "
+                                         f"a tuple of {len(outputs)} keras.Model")
+        for position, (model, path) in enumerate(zip(result, outputs, strict=True)):
+            if not is_instance(model, Model):
+                raise _Refused("wrong_type", f"{name} returned {type(model).__name__} at "
+                                             f"position {position}, expected a keras.Model")
+            model.save(path)
+        return {"saved": outputs}
     if task["kind"] == "call":  # NumPy in, NumPy out: arrays, tuples and dicts of arrays
         inputs = [_load_input(item) for item in task.get("inputs", [])]
-        result = function(*inputs, **kwargs)
+        result = function(*inputs, **kwargs, **_generators(task))
         flat: dict[str, np.ndarray] = {}
         structure = flatten(result, "r", flat, name)
         np.savez(task["output"], **flat)
         return {"structure": structure}
+    if task["kind"] == "call_with_models":  # e.g. generate(the grader's model, ...)
+        from autograder.generative_models import BUILDERS
+
+        models = BUILDERS[task["builder"]](**task["build"])
+        results, flat = [], {}
+        for number, call in enumerate(task["calls"]):
+            inputs = [_load_input(item) for item in call.get("inputs", [])]
+            result = function(*models, *inputs, **call.get("kwargs", {}), **_generators(call))
+            results.append(flatten(result, f"c{number}", flat, name))
+        np.savez(task["output"], **flat)
+        return {"structure": {"type": "tuple", "items": results}}
     raise _Refused("error", f"unknown task kind {task['kind']!r}")
+
+
+def _generators(task: dict) -> dict:
+    """``{"rng": numpy.random.default_rng(seed)}`` for a task that passes a generator."""
+    if "rng" not in task:
+        return {}
+    return {task["rng"]["param"]: np.random.default_rng(task["rng"]["seed"])}
 
 
 def _load_input(item: dict):

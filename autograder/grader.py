@@ -253,10 +253,26 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
                 "kwargs": case.kwargs, "timeout": timeouts[case.id],
                 "seed": 0 if recipe_seed is None else recipe_seed}  # calibration varies it
         if case.kind == "build_model":
-            task.update(array_args=[f"{case.matrix}.npy"], output=f"out/{case.id}.keras")
+            task.update(array_args=[f"{case.matrix}.npy"] if case.matrix else [],
+                        output=f"out/{case.id}.keras")
+        elif case.kind == "build_models":
+            task.update(outputs=[f"out/{case.id}.{i}.keras" for i in range(case.count)])
         elif case.kind == "call":
             task.update(inputs=[_write_input(child_dir, name, spec.INPUTS[name])
                                 for name in case.inputs], output=f"out/{case.id}.npz")
+            if case.rng is not None:
+                task["rng"] = {"param": "rng", "seed": case.rng}
+        elif case.kind == "call_with_models":
+            calls = []
+            for call in case.calls:
+                entry = {"inputs": [_write_input(child_dir, name, spec.INPUTS[name])
+                                    for name in call.get("inputs", ())],
+                         "kwargs": call.get("kwargs", {})}
+                if call.get("rng") is not None:
+                    entry["rng"] = {"param": "rng", "seed": call["rng"]}
+                calls.append(entry)
+            task.update(builder=case.builder, build=case.build, calls=calls,
+                        output=f"out/{case.id}.npz")
         else:
             task.update(vocab_words=list(case.vocab_words), output=f"out/{case.id}.npy")
         child_tasks.append(task)
@@ -282,8 +298,19 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
         if case.kind == "call_with_objects":
             arrays[case.id] = _load_array(child_dir / "out" / f"{case.id}.npy", built, case.id)
             continue
-        if case.kind == "call":
+        if case.kind in ("call", "call_with_models"):
             arrays[case.id] = _load_result(child_dir / "out" / f"{case.id}.npz", built, case.id)
+            continue
+        if hasattr(spec, "worker_task"):  # the assignment says how to measure its models
+            names = ([f"{case.id}.keras"] if case.kind == "build_model"
+                     else [f"{case.id}.{i}.keras" for i in range(case.count)])
+            if not all((child_dir / "out" / name).is_file() for name in names):
+                built[case.id] = TaskResult(case.id, "error", "no model file was saved")
+                continue
+            for name in names:
+                shutil.copyfile(child_dir / "out" / name, worker_dir / name)
+            worker_tasks.append({"timeout": 120, **spec.worker_task(
+                case, [str(worker_dir / name) for name in names])})
             continue
         model_file = worker_dir / f"{case.id}.keras"
         source = child_dir / "out" / f"{case.id}.keras"
@@ -496,7 +523,7 @@ def _case_problem(case, built: TaskResult, measured: TaskResult | None) -> str |
             return f"{case.function} {STATUS_WORDS[built.status]}"
         return f"{call} {built.message}" if built.status in ("error", "not_implemented") \
             else f"{call}: {built.message}"
-    if case.kind == "build_model" and (measured is None or not measured.ok):
+    if case.kind in ("build_model", "build_models") and (measured is None or not measured.ok):
         why = measured.message if measured is not None else "no result"
         return (f"{call} returned a model the grader could not load or run: {why} (use "
                 "built-in Keras layers; Lambda layers and custom classes are not allowed)")
@@ -511,7 +538,8 @@ def _judge(check: Check, obs: Observations, built, measured) -> Outcome:
             if check.name.startswith("GPU") and built[case_id].ok:
                 return skipped(f"no trained model to check: {problem}")
             return failed(problem)
-        if case.kind in ("call", "call_with_objects") and obs.arrays.get(case_id) is None:
+        if case.kind in ("call", "call_with_objects", "call_with_models") and \
+                obs.arrays.get(case_id) is None:
             return failed(f"{case.call()}: {built[case_id].message}")
         if case.recipe and case.recipe not in obs.bands:
             return skipped(f"no calibrated band for {case.recipe}: run "

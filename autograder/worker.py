@@ -173,6 +173,15 @@ KINDS = {"inspect": inspect_model, "train": train_model, "predict": predict_mode
          "keras_recurrent": keras_recurrent}
 
 
+def _register_generative() -> None:
+    from autograder.generative_models import KINDS as generative
+
+    KINDS.update(generative)
+
+
+_register_generative()
+
+
 def main() -> int:
     with open(sys.argv[1]) as handle:
         spec = json.load(handle)

@@ -1,0 +1,192 @@
+"""The ``seq2seq`` assignment: a GRU encoder-decoder and greedy decoding (lab 7).
+
+``build_seq2seq``'s three models are saved by the child and run by the trusted worker: the
+teacher-forced model's probabilities must be reproduced by the encoder and the decoder run
+one step at a time (which only happens when the three share their layers). ``greedy_decode``
+is handed *the grader's own* seeded encoder and decoder, so it is graded on its own; the
+worker decodes the same sources itself and the checks cut its paths at each end id.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autograder.assignments import Case
+from autograder.assignments.fundamentals_reference import describe, shape_text
+from autograder.registry import check, failed, passed
+
+NAME = "seq2seq"
+FILENAME = "seq2seq.py"
+FUNCTIONS = {
+    "build_seq2seq": [("src_vocab_size", None), ("tgt_vocab_size", None),
+                      ("embedding_dim", "32"), ("units", "128")],
+    "greedy_decode": [("encoder", None), ("decoder", None), ("src", None), ("start_id", None),
+                      ("end_id", None), ("max_len", None)],
+}
+RECIPES: dict = {}
+STEP_TOLERANCE = 1e-5
+GRADER_MODEL = {"src_vocab_size": 11, "tgt_vocab_size": 8, "embedding_dim": 6, "units": 12,
+                "seed": 4}
+START_ID, MAX_LEN, SHORT_LEN = 1, 9, 3
+END_IDS = tuple(range(2, GRADER_MODEL["tgt_vocab_size"]))
+
+
+def _inputs() -> dict:
+    rng = np.random.default_rng(7)
+    return {"src": rng.integers(1, GRADER_MODEL["src_vocab_size"], size=(5, 6))}
+
+
+INPUTS = _inputs()
+CALLS = (*({"inputs": ("src",), "kwargs": {"start_id": START_ID, "end_id": end,
+                                           "max_len": MAX_LEN}} for end in END_IDS),
+         {"inputs": ("src",), "kwargs": {"start_id": START_ID, "end_id": 0,
+                                         "max_len": SHORT_LEN}})
+
+CASES = {c.id: c for c in (
+    Case("s2s", "build_seq2seq", {"src_vocab_size": 13, "tgt_vocab_size": 9,
+                                  "embedding_dim": 6, "units": 10},
+         kind="build_models", matrix=None, count=3),
+    Case("s2s_default", "build_seq2seq", {"src_vocab_size": 12, "tgt_vocab_size": 8},
+         kind="build_models", matrix=None, count=3),
+    Case("greedy", "greedy_decode", {}, kind="call_with_models", matrix=None,
+         args_text="the grader's encoder, decoder, src (5, 6)", builder="seq2seq",
+         build=GRADER_MODEL, calls=CALLS),
+)}
+
+
+VOCABS = {case.id: (case.kwargs["src_vocab_size"], case.kwargs["tgt_vocab_size"])
+          for case in CASES.values() if case.function == "build_seq2seq"}
+
+
+def worker_task(case: Case, files: list[str]) -> dict:
+    src_vocab, tgt_vocab = VOCABS[case.id]
+    return {"id": case.id, "kind": "seq2seq_probe", "models": files,
+            "src_vocab_size": src_vocab, "tgt_vocab_size": tgt_vocab,
+            "probes": [[2, 7, 5], [3, 4, 1]]}
+
+
+def worker_references(folder) -> list[dict]:
+    return [{"id": "greedy_reference", "kind": "seq2seq_greedy", "build": GRADER_MODEL,
+             "src": INPUTS["src"].tolist(), "start_id": START_ID, "max_len": MAX_LEN}]
+
+
+def expected_decoding(paths: np.ndarray, end_id: int, max_len: int) -> list[list[int]]:
+    """Each row's greedy path, cut before its first ``end_id`` and after ``max_len`` ids."""
+    rows = []
+    for path in paths:
+        path = [int(i) for i in path[:max_len]]
+        rows.append(path[: path.index(end_id)] if end_id in path else path)
+    return rows
+
+
+def _units(case: Case) -> int:
+    return case.kwargs.get("units", 128)
+
+
+# ---------------------------------------------------------------- checks
+@check("seq2seq.py: functions with the contract's signatures", points=2, assignment=NAME)
+def signatures(obs):
+    from autograder.assignments.fundamentals_reference import signature_problems
+
+    problems = signature_problems(obs.signatures, FUNCTIONS)
+    if problems:
+        return failed("; ".join(problems))
+    return passed("both functions have the contract's parameters and defaults")
+
+
+@check("build_seq2seq: model, encoder and decoder shapes", points=6, assignment=NAME,
+       function="build_seq2seq", timeout=60, needs=("s2s", "s2s_default"))
+def shapes(obs):
+    for case_id in ("s2s", "s2s_default"):
+        info, units = obs.measured[case_id], _units(obs.cases[case_id])
+        tgt_vocab = VOCABS[case_id][1]
+        call = obs.call(case_id)
+        for probe in info["probes"]:
+            rows, src_len, tgt_len = probe["batch"], probe["src_len"], probe["tgt_len"]
+            where = f"{call} on src ({rows}, {src_len}) and tgt_in ({rows}, {tgt_len})"
+            if "error" in probe:
+                return failed(f"{where} failed: {probe['error']}")
+            want = [rows, tgt_len, tgt_vocab]
+            if probe["shape"] != want:
+                return failed(f"{where}: expected model probabilities {shape_text(want)} "
+                              f"(batch, L, tgt_vocab_size), got {shape_text(probe['shape'])}")
+            if not probe["sums_one"]:
+                return failed(f"{where}: the model's output rows do not sum to 1: end with a "
+                              "softmax (the contract asks for probabilities)")
+            if probe["state_shape"] != [rows, units]:
+                return failed(f"{where}: expected the encoder's state ({rows}, {units}), got "
+                              f"{shape_text(probe['state_shape'])}")
+            if probe["step_shape"] != [rows, 1, tgt_vocab] or \
+                    probe["step_state_shape"] != [rows, units]:
+                return failed(f"{where}: expected the decoder to return [({rows}, 1, "
+                              f"{tgt_vocab}), ({rows}, {units})], got "
+                              f"[{shape_text(probe['step_shape'])}, "
+                              f"{shape_text(probe['step_state_shape'])}]")
+    return passed("model (batch, L, tgt_vocab), encoder (batch, units), decoder one step "
+                  "[(batch, 1, tgt_vocab), (batch, units)]")
+
+
+@check("build_seq2seq: encoder + decoder step by step reproduce the model (shared weights)",
+       points=8, assignment=NAME, function="build_seq2seq", timeout=60,
+       needs=("s2s", "s2s_default"))
+def shared_weights(obs):
+    for case_id in ("s2s", "s2s_default"):
+        for probe in obs.measured[case_id]["probes"]:
+            if "error" in probe or probe.get("step_gap") is None:
+                return failed("the shapes are wrong (see the shape check), so the models "
+                              "cannot be compared")
+            if probe["step_gap"] > STEP_TOLERANCE:
+                return failed(f"{obs.call(case_id)}: feeding tgt_in to the decoder one step "
+                              f"at a time from the encoder's state differs from the model's "
+                              f"probabilities by {probe['step_gap']:.3g}: build each layer "
+                              "once and call it from all three models, so they share weights")
+    return passed(f"step-by-step decoding equals teacher forcing to {STEP_TOLERANCE:g}")
+
+
+@check("build_seq2seq: GRU encoder-decoder, compiled with sparse categorical cross-entropy",
+       points=4, assignment=NAME, function="build_seq2seq", timeout=60, needs=("s2s",))
+def layers(obs):
+    info = obs.measured["s2s"]["model"]
+    classes = [layer["class"] for layer in info["layers"]]
+    if classes.count("GRU") != 2:
+        return failed(f"{obs.call('s2s')}: expected two GRU layers (encoder and decoder) in "
+                      f"the model, got layers {classes}")
+    if not info["compiled"]:
+        return failed(f"{obs.call('s2s')}: the training model is not compiled")
+    loss = str(info["loss"]).lower().replace("_", "")
+    if "sparsecategoricalcrossentropy" not in loss:
+        return failed(f"expected sparse categorical cross-entropy, got {info['loss']}")
+    return passed("two GRU layers; sparse categorical cross-entropy")
+
+
+@check("greedy_decode: the argmax path, stopping before end_id or after max_len", points=8,
+       assignment=NAME, function="greedy_decode", timeout=60, needs=("greedy",))
+def greedy_decode(obs):
+    results = obs.arrays["greedy"]
+    paths = np.asarray(obs.references["greedy_reference"]["paths"])
+    ended = 0
+    for call, got in zip(CALLS, results, strict=True):
+        end, max_len = call["kwargs"]["end_id"], call["kwargs"]["max_len"]
+        want = expected_decoding(paths, end, max_len)
+        ended += sum(end in path[:max_len].tolist() for path in paths)
+        where = (f"greedy_decode(the grader's encoder and decoder, src (5, 6), start_id="
+                 f"{START_ID}, end_id={end}, max_len={max_len})")
+        if not isinstance(got, tuple) or len(got) != len(want):
+            return failed(f"{where}: expected a list of {len(want)} id lists (one per row), "
+                          f"got {describe(got)}")
+        for row, (ids, expected) in enumerate(zip(got, want, strict=True)):
+            ids = [int(i) for i in np.asarray(ids).reshape(-1)] if not isinstance(ids, dict) \
+                else None
+            if ids != expected:
+                full = [int(i) for i in paths[row][:max_len]]
+                hint = ""
+                if ids is not None and end in full and ids == full[: full.index(end) + 1]:
+                    hint = ": the end id must not be included"
+                elif ids is not None and end in full and ids[: len(expected)] == expected:
+                    hint = ": decoding must stop at the end id"
+                elif ids is not None and len(ids) != len(expected) and \
+                        ids[: min(len(ids), len(expected))] == expected[: len(ids)]:
+                    hint = f": at most max_len={max_len} ids"
+                return failed(f"{where}: row {row}: expected {expected}, got {ids}{hint}")
+    note = f" ({ended} rows met their end id)" if ended else ""
+    return passed(f"the grader's argmax paths, cut before end_id and after max_len{note}")

@@ -1,0 +1,215 @@
+"""The grader's own generative models and the worker's measurements of students' ones.
+
+Two roles, both trusted code:
+
+* **Reference builders** (:func:`reference_char_lm`, :func:`reference_seq2seq`): small models
+  with seeded random weights, built by the grader's code, never the student's. The child
+  builds one and hands it to a student function that *uses* a model (``generate``,
+  ``greedy_decode``), so those functions are graded on their own, whatever the student's
+  builder does; the worker builds the same model from the same seed to compute what the
+  answer must be.
+* **Worker kinds** (registered in :mod:`autograder.worker`): run a student's saved model on
+  the grader's inputs and report shapes, layer types and the numbers the checks compare
+  (causality, stateful carry and reset, teacher forcing vs step by step).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+# ---------------------------------------------------------------- the grader's own models
+def reference_char_lm(vocab_size: int, embedding_dim: int, units: int, seed: int):
+    """A stateless GRU char LM: ids ``(batch, T)`` -> logits ``(batch, T, vocab_size)``."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    x = keras.layers.Embedding(vocab_size, embedding_dim,
+                               embeddings_initializer=keras.initializers.RandomNormal(
+                                   stddev=1.0))(inputs)
+    x = keras.layers.GRU(units, return_sequences=True)(x)
+    logits = keras.layers.Dense(vocab_size, kernel_initializer=keras.initializers.RandomNormal(
+        stddev=1.5))(x)
+    return keras.Model(inputs, logits, name="grader_char_lm")
+
+
+def reference_seq2seq(src_vocab_size: int, tgt_vocab_size: int, embedding_dim: int,
+                      units: int, seed: int):
+    """The grader's ``(encoder, decoder)`` with shared, seeded random weights."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    wide = keras.initializers.RandomNormal(stddev=1.0)
+    src_embedding = keras.layers.Embedding(src_vocab_size, embedding_dim,
+                                           embeddings_initializer=wide)
+    tgt_embedding = keras.layers.Embedding(tgt_vocab_size, embedding_dim,
+                                           embeddings_initializer=wide)
+    encoder_gru = keras.layers.GRU(units)
+    decoder_gru = keras.layers.GRU(units, return_sequences=True, return_state=True)
+    output = keras.layers.Dense(tgt_vocab_size, activation="softmax",
+                                kernel_initializer=keras.initializers.RandomNormal(stddev=1.5))
+    src = keras.Input(shape=(None,), dtype="int32")
+    encoder = keras.Model(src, encoder_gru(src_embedding(src)), name="grader_encoder")
+    token = keras.Input(shape=(1,), dtype="int32")
+    state = keras.Input(shape=(units,))
+    step, new_state = decoder_gru(tgt_embedding(token), initial_state=state)
+    decoder = keras.Model([token, state], [output(step), new_state], name="grader_decoder")
+    return encoder, decoder
+
+
+BUILDERS = {"char_lm": lambda **kw: (reference_char_lm(**kw),),
+            "seq2seq": lambda **kw: reference_seq2seq(**kw)}
+
+
+def _numpy(value) -> np.ndarray:
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+
+
+# ---------------------------------------------------------------- references (worker)
+def char_lm_greedy(task: dict) -> dict:
+    """The argmax continuation of ``prime`` by the grader's model, re-reading the whole
+    sequence at every step (slow and obviously right)."""
+    (model,) = BUILDERS["char_lm"](**task["build"])
+    ids = [int(i) for i in task["prime"]]
+    out = []
+    for _ in range(task["length"]):
+        logits = _numpy(model(np.asarray([ids + out], dtype="int32")))[0, -1]
+        out.append(int(np.argmax(logits)))
+    return {"ids": out}
+
+
+def seq2seq_greedy(task: dict) -> dict:
+    """Per source row, the ``max_len`` ids the grader's decoder emits greedily after
+    ``start_id`` (never stopping: the checks cut at each end id themselves)."""
+    encoder, decoder = BUILDERS["seq2seq"](**task["build"])
+    src = np.asarray(task["src"], dtype="int32")
+    state = _numpy(encoder(src))
+    token = np.full((len(src), 1), task["start_id"], dtype="int32")
+    paths = []
+    for _ in range(task["max_len"]):
+        probs, state = (_numpy(v) for v in decoder([token, state]))
+        token = np.argmax(probs[:, -1], axis=-1).astype("int32")[:, None]
+        paths.append(token[:, 0])
+    return {"paths": np.stack(paths, axis=1).tolist()}
+
+
+# ---------------------------------------------------------------- students' models (worker)
+def _describe(model) -> dict:
+    from autograder.worker import describe_layer
+
+    loss = getattr(model, "loss", None)
+    return {"layers": [describe_layer(layer) for layer in model.layers],
+            "params": int(model.count_params()), "compiled": bool(model.compiled),
+            "loss": type(loss).__name__ if loss is not None and not isinstance(loss, str)
+            else loss, "from_logits": bool(getattr(loss, "from_logits", False)),
+            "inputs": [list(t.shape) for t in model.inputs],
+            "n_outputs": len(model.outputs)}
+
+
+def _reset(model) -> None:
+    for layer in model.layers:
+        if getattr(layer, "stateful", False) and hasattr(layer, "reset_state"):
+            layer.reset_state()
+
+
+def char_lm_probe(task: dict) -> dict:
+    """Shapes, causality and (for a stateful model) state carry and reset.
+
+    Stateless: outputs for ``(batch, T)`` probes; ``causal_gap``: the largest difference
+    between the outputs for a prefix and the first steps of the outputs for the whole
+    sequence (0 for a left-to-right model). Stateful (``batch_size`` set): ``carry_gap``
+    compares the second of two consecutive calls with the same steps of one call on the
+    joined windows; ``reset_gap`` compares a call after ``reset_state`` with a fresh one;
+    ``no_carry_gap`` is how far a second call is from a fresh one (0 means no carry).
+    """
+    from autograder.worker import load
+
+    model = load(task["model"])
+    info = _describe(model)
+    vocab = int(task["vocab_size"])
+    rng = np.random.default_rng(0)
+    batch = task.get("batch_size")
+    probes = []
+    if batch is None:
+        for rows, steps in task["probes"]:
+            x = rng.integers(1, vocab, size=(rows, steps)).astype("int32")
+            try:
+                y = _numpy(model(x))
+            except Exception as exc:
+                probes.append({"batch": rows, "length": steps,
+                               "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+                continue
+            prefix = _numpy(model(x[:, : max(1, steps // 2)]))
+            probes.append({"batch": rows, "length": steps, "shape": list(y.shape),
+                           "finite": bool(np.isfinite(y).all()),
+                           "row_sums_one": bool(np.allclose(y.sum(-1), 1.0, atol=1e-4)),
+                           "negative": bool((y < 0).any()),
+                           "causal_gap": float(np.max(np.abs(
+                               prefix - y[:, : prefix.shape[1]]))) if y.ndim == 3
+                           and prefix.shape[:2] == (rows, max(1, steps // 2)) else None})
+        info["probes"] = probes
+        return info
+    first = rng.integers(1, vocab, size=(batch, 4)).astype("int32")
+    second = rng.integers(1, vocab, size=(batch, 3)).astype("int32")
+    _reset(model)
+    _numpy(model(first))
+    carried = _numpy(model(second))
+    _reset(model)
+    joined = _numpy(model(np.concatenate([first, second], axis=1)))[:, 4:]
+    _reset(model)
+    fresh = _numpy(model(second))
+    _reset(model)
+    _numpy(model(first))
+    _reset(model)
+    after_reset = _numpy(model(second))
+    info.update({"shape": list(carried.shape), "carry_gap": float(np.max(np.abs(
+        carried - joined))) if carried.shape == joined.shape else None,
+        "no_carry_gap": float(np.max(np.abs(carried - fresh))),
+        "reset_gap": float(np.max(np.abs(after_reset - fresh))),
+        "stateful_layers": [layer.name for layer in model.layers
+                            if getattr(layer, "stateful", False)]})
+    return info
+
+
+def seq2seq_probe(task: dict) -> dict:
+    """Shapes of the three models and ``step_gap``: the largest difference between the
+    teacher-forced model's probabilities and encoder + decoder run one step at a time on
+    the same target inputs (0 when the three share their weights)."""
+    from autograder.worker import load
+
+    model, encoder, decoder = (load(path) for path in task["models"])
+    info = {"model": _describe(model), "encoder": _describe(encoder),
+            "decoder": _describe(decoder), "probes": []}
+    rng = np.random.default_rng(1)
+    for rows, src_len, tgt_len in task["probes"]:
+        src = rng.integers(1, task["src_vocab_size"], size=(rows, src_len)).astype("int32")
+        tgt = rng.integers(1, task["tgt_vocab_size"], size=(rows, tgt_len)).astype("int32")
+        probe = {"batch": rows, "src_len": src_len, "tgt_len": tgt_len}
+        try:
+            probs = _numpy(model([src, tgt]))
+            probe.update(shape=list(probs.shape),
+                         sums_one=bool(np.allclose(probs.sum(-1), 1.0, atol=1e-4)))
+            state = _numpy(encoder(src))
+            probe["state_shape"] = list(state.shape)
+            steps = []
+            for t in range(tgt_len):
+                outputs = decoder([tgt[:, t: t + 1], state])
+                step_probs, state = (_numpy(v) for v in outputs)
+                if t == 0:
+                    probe["step_shape"] = list(step_probs.shape)
+                    probe["step_state_shape"] = list(state.shape)
+                steps.append(step_probs.reshape(rows, -1))
+            stepped = np.stack(steps, axis=1)
+            probe["step_gap"] = float(np.max(np.abs(stepped - probs))) \
+                if stepped.shape == probs.shape else None
+        except Exception as exc:
+            probe["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+        info["probes"].append(probe)
+    return info
+
+
+KINDS = {"char_lm_greedy": char_lm_greedy, "seq2seq_greedy": seq2seq_greedy,
+         "char_lm_probe": char_lm_probe, "seq2seq_probe": seq2seq_probe}
