@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.assignments import load_assignment
+from autograder.assignments import ASSIGNMENTS, load_assignment
 from autograder.grader import BANDS_FILE, observe
 from autograder.sandbox import Limits
 from autograder.submission import resolve
@@ -34,15 +34,37 @@ from seqlab.paths import REPO_ROOT
 CHANCE_MARGIN = 0.05
 
 
+def _score(spec, obs, case_id: str, case) -> float:
+    """The recipe's metric for one trained case: the assignment's own ``recipe_score``
+    (bits per character, exact match) or, by default, holdout accuracy."""
+    if hasattr(spec, "recipe_score"):
+        return float(spec.recipe_score(obs, case_id))
+    probabilities = np.asarray(obs.trained[case_id]["probabilities"])
+    return float(((probabilities > 0.5) == obs.labels[case.recipe]).mean())
+
+
+def _floor(spec, obs, recipe: str) -> float:
+    """What a model that ignores its input scores: the majority rate (accuracy), nothing
+    (exact match) or a unigram model's bits per character."""
+    metric = spec.RECIPES[recipe].get("metric", "accuracy")
+    labels = obs.labels[recipe]
+    if metric == "bits_per_char":
+        return float(labels["unigram_bits"])
+    if metric == "exact_match":
+        return 0.0
+    return float(max(np.mean(labels), 1 - np.mean(labels)))
+
+
 def reference_accuracies(assignment: str, seeds: list[int], profile: str = "quick"
                          ) -> tuple[dict[str, list[float]], dict[str, float], str]:
-    """Holdout accuracy of the reference for each recipe of ``profile`` and seed, the
-    majority rate of each holdout, and the device the worker trained on."""
+    """The reference's metric for each recipe of ``profile`` and seed, what a model that
+    ignores its input scores on each, and the device the worker trained on."""
     spec = load_assignment(assignment)
     accuracy_cases = {c.id: c for c in spec.CASES.values()
                       if c.recipe and spec.RECIPES[c.recipe].get("profile", "quick") == profile}
     timeout = 180.0 if profile == "quick" else 3600.0
     found: dict[str, list[float]] = {c.recipe: [] for c in accuracy_cases.values()}
+    chance, device = {}, "none"
     for seed in seeds:
         with tempfile.TemporaryDirectory(prefix="seqlab-calibrate-") as tmp:
             root = Path(tmp)
@@ -54,53 +76,85 @@ def reference_accuracies(assignment: str, seeds: list[int], profile: str = "quic
                 if case_id not in obs.trained:
                     problem = measured.get(case_id) or built[case_id]
                     raise RuntimeError(f"the reference failed {case_id}: {problem.message}")
-                probabilities = np.asarray(obs.trained[case_id]["probabilities"])
-                accuracy = float(((probabilities > 0.5) == obs.labels[case.recipe]).mean())
-                found[case.recipe].append(round(accuracy, 4))
+                value = _score(spec, obs, case_id, case)
+                found[case.recipe].append(round(value, 4))
                 trained = obs.trained[case_id]
-                print(f"seed {seed} {case.recipe}: accuracy {accuracy:.4f} "
+                metric = spec.RECIPES[case.recipe].get("metric", "accuracy")
+                print(f"seed {seed} {case.recipe}: {metric} {value:.4f} "
                       f"({trained['train_seconds']:.1f} s training, "
                       f"{trained.get('epochs_run', '?')} epochs)", flush=True)
-            device = " ".join(next(iter(obs.trained.values()))["device"].values())
-            chance = {case.recipe: float(max(np.mean(obs.labels[case.recipe]),
-                                             1 - np.mean(obs.labels[case.recipe])))
-                      for case in accuracy_cases.values()}
+                chance[case.recipe] = _floor(spec, obs, case.recipe)
+                if "device" in trained:
+                    device = " ".join(trained["device"].values())
     return found, chance, device
 
 
-def calibrate(seeds: list[int], margin: float = 0.03, assignment: str = "sentiment",
-              profile: str = "quick") -> dict:
-    start = time.perf_counter()
-    accuracies, chance, device = reference_accuracies(assignment, seeds, profile)
-    spec = load_assignment(assignment)
-    recipes = spec.RECIPES
-    bands = json.loads(BANDS_FILE.read_text()) if BANDS_FILE.exists() else {}
-    quick = bands.setdefault(profile, {})
-    for recipe, values in accuracies.items():
-        if profile == "full" and recipe == spec.SUBMITTED_MODEL_RECIPE:
-            recipe_key = "submitted_model"
-        else:
-            recipe_key = recipe
-        full = round(min(values) - margin, 4)
-        zero = round(chance[recipe] + CHANCE_MARGIN, 4)
-        if full <= zero:
-            raise RuntimeError(f"{recipe}: the reference ({min(values):.3f}) is too close to "
-                               f"chance ({chance[recipe]:.3f}) to make a band")
-        quick[recipe_key] = {
-            "recipe": recipes[recipe], "seeds": seeds, "accuracies": values,
+def make_band(recipe: dict, values: list[float], floor: float, margin: float,
+              seeds: list[int]) -> dict:
+    """Full credit a margin beyond the worst reference seed, none at the floor."""
+    metric = recipe.get("metric", "accuracy")
+    margin = recipe.get("margin", margin)
+    if metric == "bits_per_char":  # lower is better
+        full, zero = round(max(values) + margin, 4), round(floor, 4)
+        worst, too_close = max(values), full >= zero
+        why = (f"full credit at the worst reference seed plus {margin} bits per character; "
+               "no credit at a unigram model's bits per character (a model that ignores "
+               "the history)")
+    else:
+        full, zero = round(min(values) - margin, 4), round(floor + CHANCE_MARGIN, 4)
+        worst, too_close = min(values), full <= zero
+        what = "majority rate" if metric == "accuracy" else "score of a model that ignores " \
+            "its input (0)"
+        why = (f"full credit at the worst reference seed minus {margin} (other machines and "
+               f"library versions move the result by about 0.01); no credit at the {what} + "
+               f"{CHANCE_MARGIN}, which a model that ignores its input cannot beat")
+    if too_close:
+        raise RuntimeError(f"the reference ({worst:.3f}) is too close to chance "
+                           f"({floor:.3f}) to make a band")
+    return {"recipe": recipe, "metric": metric, "seeds": seeds, "accuracies": values,
             "reference_min": min(values), "reference_max": max(values),
             "full_credit_at": full, "zero_credit_at": zero, "margin": margin,
-            "chance": round(chance[recipe], 4),
-            "why": (f"full credit at the worst reference seed minus {margin} (other machines and "
-                    f"library versions move accuracy by about 0.01); no credit at the majority "
-                    f"rate + {CHANCE_MARGIN}, which a model that ignores its input cannot beat"),
-        }
-    quick["_made"] = {
+            "chance": round(floor, 4), "why": why}
+
+
+def calibrate(seeds: list[int], margin: float = 0.03, assignments: list[str] | None = None,
+              profile: str = "quick") -> dict:
+    """Calibrate every recipe of ``profile`` in ``assignments`` (default: all that have
+    one) and write them to bands.json, keeping the other bands."""
+    start = time.perf_counter()
+    chosen = assignments or [name for name in ASSIGNMENTS if any(
+        recipe.get("profile", "quick") == profile
+        for recipe in load_assignment(name).RECIPES.values())]
+    results = {name: reference_accuracies(name, seeds, profile) for name in chosen}
+    bands = json.loads(BANDS_FILE.read_text()) if BANDS_FILE.exists() else {}
+    section = bands.setdefault(profile, {})
+    devices = set()
+    for name, (values_by_recipe, floors, device) in results.items():
+        spec = load_assignment(name)
+        devices.add(device)
+        for recipe, values in values_by_recipe.items():
+            key = recipe
+            if profile == "full" and recipe == getattr(spec, "SUBMITTED_MODEL_RECIPE", None):
+                key = "submitted_model"
+            try:
+                section[key] = make_band(spec.RECIPES[recipe], values, floors[recipe], margin,
+                                         seeds)
+            except RuntimeError as err:
+                raise RuntimeError(f"{recipe}: {err}") from None
+    made = {
         "command": (f"python -m autograder calibrate --profile {profile} --seeds "
-                    + " ".join(map(str, seeds)) + f" --margin {margin}"),
+                    + " ".join(map(str, seeds)) + f" --margin {margin}"
+                    + (" --assignment " + " ".join(assignments) if assignments else "")),
         "machine": {"python": platform.python_version(), "machine": platform.machine(),
-                    "device": device},
+                    "device": ", ".join(sorted(devices))},
         "seconds": round(time.perf_counter() - start, 1)}
+    for name, (values_by_recipe, _, _) in results.items():
+        spec = load_assignment(name)
+        for recipe in values_by_recipe:
+            key = "submitted_model" if profile == "full" and recipe == getattr(
+                spec, "SUBMITTED_MODEL_RECIPE", None) else recipe
+            section[key]["made"] = made
+    section.pop("_made", None)
     for stale in ("command", "machine", "seconds"):  # the old top-level record (quick only)
         bands.pop(stale, None)
     BANDS_FILE.write_text(json.dumps(bands, indent=2) + "\n")

@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     calibrate = sub.add_parser("calibrate", help="calibrate accuracy bands on the reference")
     calibrate.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     calibrate.add_argument("--margin", type=float, default=0.03)
+    calibrate.add_argument("--assignment", nargs="+", choices=list(ASSIGNMENTS),
+                           help="only these assignments (default: every one with a recipe)")
     calibrate.add_argument("--profile", choices=["quick", "full"], default="quick",
                            help="quick: the grader's training recipes; full: the band for a "
                                 "submitted model.keras (lab 4's model on the full data)")
@@ -52,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "calibrate":
         from autograder.calibrate import calibrate as run_calibrate
 
-        run_calibrate(seeds=args.seeds, margin=args.margin, profile=args.profile)
+        run_calibrate(seeds=args.seeds, margin=args.margin, profile=args.profile,
+                      assignments=args.assignment)
         return 0
     if args.command == "grade-all":
         from autograder.batch import run_cli

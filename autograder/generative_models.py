@@ -211,5 +211,110 @@ def seq2seq_probe(task: dict) -> dict:
     return info
 
 
+# ---------------------------------------------------------------- learning (worker)
+def _seeded(recipe: dict) -> None:
+    from seqlab.train import seed_everything
+
+    seed_everything(int(recipe["seed"]), deterministic=True)
+
+
+def _device() -> dict:
+    from seqlab.devices import accelerator
+
+    device = accelerator()
+    return {"platform": device.platform, "name": device.name}
+
+
+def char_lm_train(task: dict) -> dict:
+    """The grader's recipe for a student's (stateless) char LM: Adam on non-overlapping
+    windows of the training text, then bits per character on the held-out text.
+
+    ``task["data"]`` holds ``train_ids`` and ``heldout_ids`` (1-D); windows of
+    ``recipe["window"]`` ids predict the next id at every step.
+    """
+    import time
+
+    import keras
+
+    from autograder.worker import load
+
+    recipe = task["recipe"]
+    _seeded(recipe)
+    model = load(task["model"])
+    with np.load(task["data"], allow_pickle=False) as data:
+        train, heldout = data["train_ids"], data["heldout_ids"]
+    window = int(recipe["window"])
+
+    def windows(ids):
+        count = (len(ids) - 1) // window
+        x = ids[: count * window].reshape(count, window)
+        y = ids[1: count * window + 1].reshape(count, window)
+        return x.astype("int32"), y.astype("int32")
+
+    x, y = windows(train)
+    model.compile(optimizer=keras.optimizers.Adam(recipe["learning_rate"], clipnorm=1.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    start = time.perf_counter()
+    model.fit(x, y, epochs=recipe["epochs"], batch_size=recipe["batch_size"], shuffle=True,
+              verbose=0)
+    seconds = time.perf_counter() - start
+    hx, hy = windows(heldout)
+    nats = float(model.evaluate(hx, hy, batch_size=256, verbose=0))
+    return {"bits_per_char": nats / np.log(2), "train_seconds": seconds,
+            "params": int(model.count_params()), "device": _device()}
+
+
+def _share_weights(trained, models) -> int:
+    """Copy the trained model's weights into ``models`` layer by layer, by name (the three
+    models a student built share their layers, so names match). Returns layers copied."""
+    copied = 0
+    by_name = {layer.name: layer for layer in trained.layers if layer.weights}
+    for model in models:
+        for layer in model.layers:
+            if layer.weights and layer.name in by_name:
+                layer.set_weights(by_name[layer.name].get_weights())
+                copied += 1
+    return copied
+
+
+def seq2seq_train(task: dict) -> dict:
+    """The grader's recipe for a student's encoder-decoder: Adam with teacher forcing on the
+    training pairs, then the grader's own greedy decoding of the test sources with the
+    student's encoder and decoder (given the trained weights). Returns the decoded ids; the
+    parent, which alone has the test targets, scores them."""
+    import time
+
+    import keras
+
+    from autograder.worker import load
+
+    recipe = task["recipe"]
+    _seeded(recipe)
+    model, encoder, decoder = (load(path) for path in task["models"])
+    with np.load(task["data"], allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    if "test_target" in arrays:
+        raise RuntimeError("test targets must not be sent to the worker")
+    model.compile(optimizer=keras.optimizers.Adam(recipe["learning_rate"], clipnorm=1.0),
+                  loss="sparse_categorical_crossentropy")
+    start = time.perf_counter()
+    model.fit([arrays["source"], arrays["target_in"]], arrays["target_out"],
+              sample_weight=arrays["weights"], epochs=recipe["epochs"],
+              batch_size=recipe["batch_size"], shuffle=True, verbose=0)
+    seconds = time.perf_counter() - start
+    copied = _share_weights(model, (encoder, decoder))
+    src = arrays["test_source"].astype("int32")
+    state = _numpy(encoder(src))
+    token = np.full((len(src), 1), int(recipe["start_id"]), dtype="int32")
+    steps = []
+    for _ in range(int(recipe["max_len"])):
+        probs, state = (_numpy(v) for v in decoder([token, state]))
+        token = np.argmax(probs[:, -1], axis=-1).astype("int32")[:, None]
+        steps.append(token[:, 0])
+    return {"ids": np.stack(steps, axis=1).tolist(), "train_seconds": seconds,
+            "layers_copied": copied, "device": _device()}
+
+
 KINDS = {"char_lm_greedy": char_lm_greedy, "seq2seq_greedy": seq2seq_greedy,
-         "char_lm_probe": char_lm_probe, "seq2seq_probe": seq2seq_probe}
+         "char_lm_probe": char_lm_probe, "seq2seq_probe": seq2seq_probe,
+         "char_lm_train": char_lm_train, "seq2seq_train": seq2seq_train}

@@ -224,7 +224,13 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
     matrices = {"small": spec.small_matrix()} if hasattr(spec, "small_matrix") else {}
     labels, train_inputs = {}, {}
     for case in cases.values():
-        if case.recipe and case.recipe not in labels:
+        if case.recipe and case.recipe not in labels and hasattr(spec, "recipe_inputs"):
+            # The assignment's own data: arrays for the worker, answers kept here.
+            worker_arrays, labels[case.recipe] = spec.recipe_inputs(case.recipe)
+            data_path = inputs_dir / f"{case.recipe}.npz"
+            np.savez(data_path, **worker_arrays)
+            train_inputs[case.recipe] = data_path
+        elif case.recipe and case.recipe not in labels:
             recipe = recipes[case.recipe]
             inputs = encoded_splits(recipe["dataset"], recipe.get("profile", "quick"))
             matrices[case.recipe] = inputs["matrix"]
@@ -309,8 +315,13 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
                 continue
             for name in names:
                 shutil.copyfile(child_dir / "out" / name, worker_dir / name)
-            worker_tasks.append({"timeout": 120, **spec.worker_task(
-                case, [str(worker_dir / name) for name in names])})
+            files = [str(worker_dir / name) for name in names]
+            if case.recipe:
+                worker_tasks.append({"timeout": timeouts[case.id] * 3, **spec.worker_task(
+                    case, files, data=str(train_inputs[case.recipe]),
+                    recipe=recipes[case.recipe])})
+            else:
+                worker_tasks.append({"timeout": 120, **spec.worker_task(case, files)})
             continue
         model_file = worker_dir / f"{case.id}.keras"
         source = child_dir / "out" / f"{case.id}.keras"

@@ -42,7 +42,7 @@ def _lost(result) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment, total", [("char_lm", 51), ("seq2seq", 28)])
+@pytest.mark.parametrize("assignment, total", [("char_lm", 61), ("seq2seq", 38)])
 def test_reference_passes_every_check(assignment, total):
     result = grade(REPO / "solutions", assignment=assignment)
     problems = [(t.name, t.message) for t in result.tests if t.status != "passed"]
@@ -98,7 +98,7 @@ def test_char_lm_more_mistakes(tmp_path):
          'logits = keras.layers.Dense(vocab_size, activation="softmax", name="logits")(x)'),
     )
     result = grade(_submission(tmp_path, "char_lm.py", source), assignment="char_lm",
-                   functions=("get_batch", "sample_next", "build_char_lm"))
+                   functions=("get_batch", "sample_next", "build_char_lm"), public_only=True)
     messages = {t.name: t.message for t in result.tests if t.status != "passed"}
     assert any("L = min(bptt, len(source) - 1 - i)" in m for m in messages.values()), messages
     assert any("numpy.random.default_rng(1)" in m for m in messages.values()), messages
@@ -121,7 +121,10 @@ def test_seq2seq_unshared_decoder_and_decoding_mistakes(tmp_path):
     )
     result = grade(_submission(tmp_path, "seq2seq.py", source), assignment="seq2seq")
     lost = {t.name: t.message for t in result.tests if t.points < t.max_points}
-    assert len(lost) == 2, lost
+    # Trained, the model's decoder weights never reach the unshared inference decoder, so
+    # the learning check is lost too (its greedy decoding is no better than chance).
+    assert len(lost) == 3, lost
+    assert any(name.startswith("learning") for name in lost)
     shared = next(m for n, m in lost.items() if "share" in n)
     assert "share weights" in shared
     greedy = next(m for n, m in lost.items() if n.startswith("greedy_decode"))

@@ -13,7 +13,7 @@ import numpy as np
 
 from autograder.assignments import Case
 from autograder.assignments.fundamentals_reference import describe, has_shape, shape_text
-from autograder.registry import check, failed, passed
+from autograder.registry import check, failed, partial, passed
 
 NAME = "char_lm"
 FILENAME = "char_lm.py"
@@ -26,7 +26,15 @@ FUNCTIONS = {
     "generate": [("model", None), ("prime_ids", None), ("length", None),
                  ("temperature", "1.0"), ("seed", "0")],
 }
-RECIPES: dict = {}
+# The learning check: the grader trains build_char_lm(LEARN_VOCAB)'s model (its defaults:
+# embedding 32, GRU 128) with this recipe and scores bits per character on held-out text.
+RECIPES = {"char_lm_reviews": dict(corpus="rotten_tomatoes", train_chars=400_000,
+                                   heldout_chars=40_000, window=100, epochs=3,
+                                   batch_size=32, learning_rate=2e-3, seed=0,
+                                   metric="bits_per_char", margin=0.1)}
+CHARSET = ("\n !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`"
+           "abcdefghijklmnopqrstuvwxyz{|}~")
+LEARN_VOCAB = len(CHARSET) + 2  # padding 0, unknown 1, then CHARSET
 CASE_TIMEOUT = 20
 DRAWS = 20000                 # rows of the sampling check: a frequency's std is <= 0.0036
 FREQUENCY_TOLERANCE = 0.02    # more than 5 standard deviations
@@ -96,6 +104,8 @@ CASES = {c.id: c for c in (
     _lm("lm_lstm", 9, embedding_dim=5, units=4, cell="lstm"),
     _lm("lm_default", 10),
     _lm("lm_stateful", 11, embedding_dim=6, units=7, cell="gru", batch_size=3),
+    Case("acc_lm", "build_char_lm", {"vocab_size": LEARN_VOCAB}, matrix=None,
+         recipe="char_lm_reviews"),
     Case("generate", "generate", {}, kind="call_with_models", matrix=None,
          args_text="the grader's model, ...", builder="char_lm", build=GRADER_LM,
          calls=({"inputs": ("prime",), "kwargs": {"length": GREEDY_LENGTH,
@@ -109,8 +119,12 @@ VOCAB = {case.id: case.kwargs["vocab_size"] for case in CASES.values()
          if case.function == "build_char_lm"}
 
 
-def worker_task(case: Case, files: list[str]) -> dict:
-    """How the worker measures a saved ``build_char_lm`` model."""
+def worker_task(case: Case, files: list[str], data: str | None = None,
+                recipe: dict | None = None) -> dict:
+    """How the worker measures (or, for the learning check, trains) a saved model."""
+    if case.recipe:
+        return {"id": case.id, "kind": "char_lm_train", "model": files[0], "data": data,
+                "recipe": recipe}
     return {"id": case.id, "kind": "char_lm_probe", "model": files[0],
             "vocab_size": VOCAB[case.id], "batch_size": case.kwargs.get("batch_size"),
             "probes": [[2, 5], [3, 9], [1, 1]]}
@@ -119,6 +133,27 @@ def worker_task(case: Case, files: list[str]) -> dict:
 def worker_references(folder) -> list[dict]:
     return [{"id": "greedy_reference", "kind": "char_lm_greedy", "build": GRADER_LM,
              "prime": GREEDY_PRIME, "length": GREEDY_LENGTH}]
+
+
+def recipe_inputs(name: str) -> tuple[dict, dict]:
+    """The worker's training and held-out ids, and what the parent keeps: the held-out
+    bits per character of a unigram model fitted on the training text (the floor)."""
+    from seqlab.corpus import load_char_corpus
+    from seqlab.text import CharVocabulary
+
+    recipe = RECIPES[name]
+    corpus = load_char_corpus(recipe["corpus"], profile="quick", seed=0)
+    vocab = CharVocabulary(CHARSET, unknown=True)
+    train = vocab.encode_array(corpus.text("train")[: recipe["train_chars"]])
+    heldout = vocab.encode_array(corpus.text("validation")[: recipe["heldout_chars"]])
+    counts = np.bincount(train, minlength=LEARN_VOCAB) + 1.0
+    unigram = float(-np.mean(np.log2((counts / counts.sum())[heldout])))
+    return {"train_ids": train, "heldout_ids": heldout}, {"unigram_bits": unigram}
+
+
+def recipe_score(obs, case_id: str) -> float:
+    """What calibration records for a recipe case: held-out bits per character."""
+    return float(obs.trained[case_id]["bits_per_char"])
 
 
 def lm_params(vocab: int, dim: int, units: int, cell: str) -> int:
@@ -400,3 +435,22 @@ def generate(obs):
                       "numpy.random.default_rng(seed)")
     return passed("the argmax continuation at T = 0 (fed back one id at a time), and the "
                   "same ids for the same seed")
+
+
+@check("learning: build_char_lm trained on review text (quick recipe), bits per character",
+       points=10, assignment=NAME, function="build_char_lm", needs=("acc_lm",), timeout=120,
+       public=False)
+def learning(obs):
+    band = obs.bands["char_lm_reviews"]
+    result = obs.trained["acc_lm"]
+    bits = float(result["bits_per_char"])
+    recipe = obs.recipes["char_lm_reviews"]
+    full, zero = band["full_credit_at"], band["zero_credit_at"]
+    if not np.isfinite(bits):
+        return failed(f"training build_char_lm({LEARN_VOCAB}) with the grader's recipe gave a "
+                      "loss of NaN or infinity")
+    return partial((zero - bits) / (zero - full),
+                   f"{bits:.3f} bits per character on held-out text after the grader's "
+                   f"{recipe['epochs']}-epoch recipe: full credit at {full:.3f} or fewer, none "
+                   f"at {zero:.3f} (a unigram model) or more (the reference scores "
+                   f"{band['reference_min']:.3f}-{band['reference_max']:.3f})")

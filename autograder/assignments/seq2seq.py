@@ -13,7 +13,8 @@ import numpy as np
 
 from autograder.assignments import Case
 from autograder.assignments.fundamentals_reference import describe, shape_text
-from autograder.registry import check, failed, passed
+from autograder.registry import check, failed, partial, passed
+from seqlab.programs import source_vocabulary, target_vocabulary
 
 NAME = "seq2seq"
 FILENAME = "seq2seq.py"
@@ -23,7 +24,13 @@ FUNCTIONS = {
     "greedy_decode": [("encoder", None), ("decoder", None), ("src", None), ("start_id", None),
                       ("end_id", None), ("max_len", None)],
 }
-RECIPES: dict = {}
+# The learning check: the grader trains build_seq2seq's models on two-digit additions
+# (source reversed, as Zaremba and Sutskever do) and scores exact match on held-out sums.
+RECIPES = {"seq2seq_additions": dict(digits=2, train=4000, test=500, epochs=12,
+                                     batch_size=64, learning_rate=5e-3, seed=0, reverse=True,
+                                     start_id=1, max_len=5, metric="exact_match")}
+# seqlab.programs' fixed vocabularies (48 and 14 ids, padding included)
+LEARN_SOURCE_VOCAB, LEARN_TARGET_VOCAB = len(source_vocabulary()), len(target_vocabulary())
 STEP_TOLERANCE = 1e-5
 GRADER_MODEL = {"src_vocab_size": 11, "tgt_vocab_size": 8, "embedding_dim": 6, "units": 12,
                 "seed": 4}
@@ -48,6 +55,10 @@ CASES = {c.id: c for c in (
          kind="build_models", matrix=None, count=3),
     Case("s2s_default", "build_seq2seq", {"src_vocab_size": 12, "tgt_vocab_size": 8},
          kind="build_models", matrix=None, count=3),
+    Case("acc_s2s", "build_seq2seq", {"src_vocab_size": LEARN_SOURCE_VOCAB,
+                                      "tgt_vocab_size": LEARN_TARGET_VOCAB,
+                                      "embedding_dim": 16, "units": 128},
+         kind="build_models", matrix=None, count=3, recipe="seq2seq_additions"),
     Case("greedy", "greedy_decode", {}, kind="call_with_models", matrix=None,
          args_text="the grader's encoder, decoder, src (5, 6)", builder="seq2seq",
          build=GRADER_MODEL, calls=CALLS),
@@ -58,7 +69,11 @@ VOCABS = {case.id: (case.kwargs["src_vocab_size"], case.kwargs["tgt_vocab_size"]
           for case in CASES.values() if case.function == "build_seq2seq"}
 
 
-def worker_task(case: Case, files: list[str]) -> dict:
+def worker_task(case: Case, files: list[str], data: str | None = None,
+                recipe: dict | None = None) -> dict:
+    if case.recipe:
+        return {"id": case.id, "kind": "seq2seq_train", "models": files, "data": data,
+                "recipe": recipe}
     src_vocab, tgt_vocab = VOCABS[case.id]
     return {"id": case.id, "kind": "seq2seq_probe", "models": files,
             "src_vocab_size": src_vocab, "tgt_vocab_size": tgt_vocab,
@@ -68,6 +83,36 @@ def worker_task(case: Case, files: list[str]) -> dict:
 def worker_references(folder) -> list[dict]:
     return [{"id": "greedy_reference", "kind": "seq2seq_greedy", "build": GRADER_MODEL,
              "src": INPUTS["src"].tolist(), "start_id": START_ID, "max_len": MAX_LEN}]
+
+
+def recipe_inputs(name: str) -> tuple[dict, dict]:
+    """Training pairs and test *sources* for the worker; the test targets stay here."""
+    from seqlab.programs import encode_pairs, make_additions
+
+    recipe = RECIPES[name]
+    train = make_additions(recipe["train"], recipe["digits"], seed=1000 + recipe["seed"])
+    seen = {source for source, _ in train}
+    test = [pair for pair in make_additions(recipe["test"] * 2, recipe["digits"], seed=2000)
+            if pair[0] not in seen][: recipe["test"]]
+    encoded = encode_pairs(train, reverse=recipe["reverse"])
+    test_encoded = encode_pairs(test, reverse=recipe["reverse"],
+                                source_len=encoded.source.shape[1])
+    arrays = {"source": encoded.source, "target_in": encoded.target_in,
+              "target_out": encoded.target_out, "weights": encoded.weights,
+              "test_source": test_encoded.source}
+    return arrays, {"targets": [target for _, target in test]}
+
+
+def exact_match_of(obs, case_id: str) -> float:
+    from seqlab.programs import exact_match, target_vocabulary
+
+    vocab = target_vocabulary()
+    predictions = [vocab.decode(ids) for ids in obs.trained[case_id]["ids"]]
+    return exact_match(predictions, obs.labels[obs.cases[case_id].recipe]["targets"])
+
+
+def recipe_score(obs, case_id: str) -> float:
+    return exact_match_of(obs, case_id)
 
 
 def expected_decoding(paths: np.ndarray, end_id: int, max_len: int) -> list[list[int]]:
@@ -190,3 +235,18 @@ def greedy_decode(obs):
                 return failed(f"{where}: row {row}: expected {expected}, got {ids}{hint}")
     note = f" ({ended} rows met their end id)" if ended else ""
     return passed(f"the grader's argmax paths, cut before end_id and after max_len{note}")
+
+
+@check("learning: build_seq2seq trained on two-digit additions (quick recipe), exact match",
+       points=10, assignment=NAME, function="build_seq2seq", needs=("acc_s2s",),
+       timeout=120, public=False)
+def learning(obs):
+    band = obs.bands["seq2seq_additions"]
+    recipe = obs.recipes["seq2seq_additions"]
+    score = exact_match_of(obs, "acc_s2s")
+    full, zero = band["full_credit_at"], band["zero_credit_at"]
+    return partial((score - zero) / (full - zero),
+                   f"exact match {score:.3f} on {recipe['test']} held-out sums after the "
+                   f"grader's {recipe['epochs']}-epoch recipe: full credit at {full:.3f} or "
+                   f"more, none at {zero:.3f} or less (the reference scores "
+                   f"{band['reference_min']:.3f}-{band['reference_max']:.3f})")
