@@ -13,24 +13,12 @@ from pathlib import Path
 import pytest
 
 from autograder.grader import grade
+from tests.submissions import edit as _edit
+from tests.submissions import submission as _submission
 
 REPO = Path(__file__).resolve().parent.parent
 CHAR_LM = (REPO / "solutions" / "char_lm.py").read_text()
 SEQ2SEQ = (REPO / "solutions" / "seq2seq.py").read_text()
-
-
-def _submission(tmp_path, name: str, source: str) -> Path:
-    folder = tmp_path / name.removesuffix(".py")
-    folder.mkdir()
-    (folder / name).write_text(source)
-    return folder
-
-
-def _edit(source: str, *pairs) -> str:
-    for old, new in pairs:
-        assert old in source, f"the reference changed: {old!r} not found"
-        source = source.replace(old, new, 1)
-    return source
 
 
 def _by_prefix(result) -> dict[str, object]:

@@ -119,17 +119,9 @@ def _classes(model: dict) -> list[str]:
 # ---------------------------------------------------------------- checks
 @check("sentiment.py: functions with the contract's signatures", points=4, assignment=NAME)
 def signatures(obs):
-    problems = []
-    for name, params in FUNCTIONS.items():
-        got = obs.signatures.get(name)
-        if got is None:
-            problems.append(f"{name} is missing")
-            continue
-        got_params = [(p["name"], p["default"]) for p in got.get("parameters", [])]
-        if got_params[: len(params)] != params:
-            want = ", ".join(n if d is None else f"{n}={d}" for n, d in params)
-            have = ", ".join(n if d is None else f"{n}={d}" for n, d in got_params)
-            problems.append(f"{name}: expected ({want}), got ({have})")
+    from autograder.assignments.fundamentals_reference import signature_problems
+
+    problems = signature_problems(obs.signatures, FUNCTIONS)
     if problems:
         return failed("; ".join(problems))
     return passed("all three functions have the contract's parameters and defaults")
