@@ -169,12 +169,7 @@ def _shape_problem(call, got, want_shapes, labels) -> str | None:
 
 
 # ---------------------------------------------------------------- checks
-@check("cells.py: functions with the contract's signatures", points=2, assignment=NAME)
-def signatures(obs):
-    problems = ref.signature_problems(obs.signatures, FUNCTIONS)
-    if problems:
-        return failed("; ".join(problems))
-    return passed("all four functions have the contract's parameters")
+ref.signature_check(NAME, FILENAME, FUNCTIONS, points=2)
 
 
 @check("cells.py: NumPy only (no TensorFlow, Keras, PyTorch, JAX)", points=3,

@@ -12,7 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.assignments import Case
-from autograder.assignments.fundamentals_reference import describe, has_shape, shape_text
+from autograder.assignments.fundamentals_reference import (
+    describe,
+    has_shape,
+    shape_text,
+    signature_check,
+)
 from autograder.registry import check, failed, partial, passed
 
 NAME = "char_lm"
@@ -169,14 +174,7 @@ def _kwargs(case: Case) -> dict:
 
 
 # ---------------------------------------------------------------- checks
-@check("char_lm.py: functions with the contract's signatures", points=2, assignment=NAME)
-def signatures(obs):
-    from autograder.assignments.fundamentals_reference import signature_problems
-
-    problems = signature_problems(obs.signatures, FUNCTIONS)
-    if problems:
-        return failed("; ".join(problems))
-    return passed("all five functions have the contract's parameters and defaults")
+signature_check(NAME, FILENAME, FUNCTIONS, points=2)
 
 
 @check("batchify: columns of consecutive text, tail dropped", points=6, assignment=NAME,

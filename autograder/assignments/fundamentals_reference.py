@@ -274,6 +274,24 @@ def signature_problems(signatures: dict, functions: dict) -> list[str]:
     return problems
 
 
+_COUNTS = {1: "the", 2: "both", 3: "all three", 4: "all four", 5: "all five"}
+
+
+def signature_check(assignment: str, filename: str, functions: dict, points: float) -> None:
+    """Register the check that every contract function exists with its parameters."""
+    from autograder.registry import check, failed, passed
+
+    @check(f"{filename}: functions with the contract's signatures", points=points,
+           assignment=assignment)
+    def signatures(obs):
+        problems = signature_problems(obs.signatures, functions)
+        if problems:
+            return failed("; ".join(problems))
+        count = _COUNTS.get(len(functions), f"all {len(functions)}")
+        noun = "function has" if len(functions) == 1 else "functions have"
+        return passed(f"{count} {noun} the contract's parameters and defaults")
+
+
 FRAMEWORKS = ("tensorflow", "keras", "torch", "jax", "autograd")
 """Libraries a NumPy-only module must not load (they would do the work, or the gradients)."""
 

@@ -113,12 +113,7 @@ def _args(case: Case) -> list:
 
 
 # ---------------------------------------------------------------- checks
-@check("rnn_numpy.py: functions with the contract's signatures", points=2, assignment=NAME)
-def signatures(obs):
-    problems = ref.signature_problems(obs.signatures, FUNCTIONS)
-    if problems:
-        return failed("; ".join(problems))
-    return passed("all five functions have the contract's parameters and defaults")
+ref.signature_check(NAME, FILENAME, FUNCTIONS, points=2)
 
 
 @check("rnn_numpy.py: NumPy only (no TensorFlow, Keras, PyTorch, JAX)", points=3,

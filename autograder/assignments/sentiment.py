@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.assignments import Case
+from autograder.assignments.fundamentals_reference import signature_check
 from autograder.registry import check, failed, partial, passed, skipped
 
 NAME = "sentiment"
@@ -117,14 +118,7 @@ def _classes(model: dict) -> list[str]:
 
 
 # ---------------------------------------------------------------- checks
-@check("sentiment.py: functions with the contract's signatures", points=4, assignment=NAME)
-def signatures(obs):
-    from autograder.assignments.fundamentals_reference import signature_problems
-
-    problems = signature_problems(obs.signatures, FUNCTIONS)
-    if problems:
-        return failed("; ".join(problems))
-    return passed("all three functions have the contract's parameters and defaults")
+signature_check(NAME, FILENAME, FUNCTIONS, points=4)
 
 
 def _check_probes(obs, case_ids) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.assignments import Case
-from autograder.assignments.fundamentals_reference import describe, shape_text
+from autograder.assignments.fundamentals_reference import describe, shape_text, signature_check
 from autograder.registry import check, failed, partial, passed
 from seqlab.programs import source_vocabulary, target_vocabulary
 
@@ -129,14 +129,7 @@ def _units(case: Case) -> int:
 
 
 # ---------------------------------------------------------------- checks
-@check("seq2seq.py: functions with the contract's signatures", points=2, assignment=NAME)
-def signatures(obs):
-    from autograder.assignments.fundamentals_reference import signature_problems
-
-    problems = signature_problems(obs.signatures, FUNCTIONS)
-    if problems:
-        return failed("; ".join(problems))
-    return passed("both functions have the contract's parameters and defaults")
+signature_check(NAME, FILENAME, FUNCTIONS, points=2)
 
 
 @check("build_seq2seq: model, encoder and decoder shapes", points=6, assignment=NAME,
