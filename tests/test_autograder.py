@@ -392,3 +392,37 @@ def test_worker_results_are_reused_only_for_identical_content(tmp_path):
     (tmp_path / "bad.keras").write_bytes(b"not a zip")
     paths["bad"] = tmp_path / "bad.keras"
     assert key("bad") is None
+
+
+@pytest.mark.slow
+def test_submitted_model_is_scored_on_the_full_holdout(tmp_path):
+    """--profile full: a submitted model.keras runs on the full IMDB test split in the
+    worker and the parent scores it against the calibrated full band."""
+    from autograder.assignments import load_assignment
+    from autograder.assignments.sentiment import submitted_model
+    from autograder.grader import observe
+    from autograder.submission import resolve
+
+    script = ("import sys, keras; keras.utils.set_random_seed(0); "
+              "i = keras.Input(shape=(None,), dtype='int32'); "
+              "h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(30000, 4)(i)); "
+              "o = keras.layers.Dense(int(sys.argv[2]), activation='sigmoid')(h); "
+              "keras.Model(i, o).save(sys.argv[1])")
+    spec = load_assignment("sentiment")
+    outcomes = {}
+    for units in (1, 2):
+        folder = tmp_path / f"units{units}"
+        folder.mkdir()
+        (folder / "sentiment.py").write_text((REPO / "solutions" / "sentiment.py").read_text())
+        subprocess.run([sys.executable, "-c", script, str(folder / "model.keras"), str(units)],
+                       check=True, capture_output=True)
+        root = tmp_path / f"root{units}"
+        submission = resolve(folder, root / "submission")
+        obs, _, _ = observe(spec, submission, root, {"submitted_model": 300.0},
+                            limits=Limits(), profile="full")
+        outcomes[units] = submitted_model(obs)
+    untrained = outcomes[1]
+    assert untrained.status == "failed" and untrained.fraction == 0
+    assert "holdout accuracy 0." in untrained.message and "IMDB reviews" in untrained.message
+    assert "full credit at 0.853" in untrained.message
+    assert "expected one probability per review" in outcomes[2].message
