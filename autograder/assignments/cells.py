@@ -172,13 +172,7 @@ def _shape_problem(call, got, want_shapes, labels) -> str | None:
 ref.signature_check(NAME, FILENAME, FUNCTIONS, points=2)
 
 
-@check("cells.py: NumPy only (no TensorFlow, Keras, PyTorch, JAX)", points=3,
-       assignment=NAME)
-def numpy_only(obs):
-    problem = ref.framework_problem(obs.built, FILENAME)
-    if problem:
-        return failed(problem)
-    return passed("only NumPy: every gate by hand")
+ref.numpy_only_check(NAME, FILENAME, points=3, done_by_hand="every gate by hand")
 
 
 @check("lstm_step: returns (h, c), each (batch, u)", points=2, assignment=NAME,

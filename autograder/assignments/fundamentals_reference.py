@@ -306,3 +306,16 @@ def framework_problem(built: dict, filename: str) -> str | None:
         return (f"{filename} loaded {', '.join(loaded)}: this module must use NumPy only, so "
                 "that you write every step (and every gradient) yourself")
     return None
+
+
+def numpy_only_check(assignment: str, filename: str, points: float, done_by_hand: str) -> None:
+    """Register the check that the module loaded none of :data:`FRAMEWORKS`."""
+    from autograder.registry import check, failed, passed
+
+    @check(f"{filename}: NumPy only (no TensorFlow, Keras, PyTorch, JAX)", points=points,
+           assignment=assignment)
+    def numpy_only(obs):
+        problem = framework_problem(obs.built, filename)
+        if problem:
+            return failed(problem)
+        return passed(f"only NumPy: {done_by_hand}")

@@ -116,13 +116,7 @@ def _args(case: Case) -> list:
 ref.signature_check(NAME, FILENAME, FUNCTIONS, points=2)
 
 
-@check("rnn_numpy.py: NumPy only (no TensorFlow, Keras, PyTorch, JAX)", points=3,
-       assignment=NAME)
-def numpy_only(obs):
-    problem = ref.framework_problem(obs.built, FILENAME)
-    if problem:
-        return failed(problem)
-    return passed("only NumPy: every step and every gradient by hand")
+ref.numpy_only_check(NAME, FILENAME, points=3, done_by_hand="every step and every gradient by hand")
 
 
 @check("init_params: shapes, float64, seeded", points=5, assignment=NAME,
