@@ -10,6 +10,13 @@ content hash and the same grading settings (and whose feedback file exists) is s
 it never stops the batch and never touches another row, since rows are keyed by student and
 only this process writes them.
 
+Entry names are hostile input. A student id is :func:`student_id` of the entry's name: one
+printable line, with undecodable bytes, control characters and backslashes escaped, and
+distinct for distinct names. Gradebook cells are neutralised against spreadsheet formula
+injection (:func:`neutralise`, OWASP) and read back exactly (:func:`unneutralise`), so a
+resumed run still finds every student. An entry that cannot be read, or whose feedback
+cannot be written, becomes its own ``grader_error`` row; it never stops the batch.
+
 Submissions are graded ``jobs`` at a time in threads (each :func:`grade` runs its student
 code in subprocesses); every grading's children get ``cpus // jobs`` threads, so parallel jobs
 never oversubscribe the CPU.
@@ -22,11 +29,13 @@ import csv
 import hashlib
 import io
 import os
+import re
 import shutil
 import signal
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -40,6 +49,13 @@ FRONT = ["student", "total", "max_total"]
 BACK = ["status", "reason", "seconds", "content_sha256", "settings", "graded_at"]
 GRADED, GRADER_ERROR = "graded", "grader_error"
 _ACTIVE: set[Path] = set()  # work folders of the gradings in progress
+# Cells a spreadsheet may read as a formula start with one of these (OWASP CSV injection,
+# plus their full-width forms); "'" too, so that the quote we add is always ours to strip.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20", "'")
+TEXT_COLUMNS = ("student", "status", "reason", "content_sha256", "settings", "graded_at")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BatchError(ValueError):
@@ -85,30 +101,100 @@ def threads_per_job(jobs: int) -> int:
     return max(1, cpu_count() // max(1, jobs))
 
 
+# ---------------------------------------------------------------- hostile names
+def _escape_char(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode gives it
+        return f"\\x{code - 0xDC00:02x}"
+    if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+        return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+    return char
+
+
+def student_id(name: str) -> str:
+    """The student id of an entry named ``name``: one printable, UTF-8-encodable line.
+
+    Undecodable bytes show as ``\\xe9``, control and invisible formatting characters (line
+    breaks, tabs, right-to-left overrides) as ``\\n``, ``\\t``, ``\\u202e``, and a backslash
+    as ``\\\\``; since every escape starts with a backslash, two different names never get
+    the same id. Plain names (``ann``, ``café``) are unchanged.
+    """
+    if all(char.isprintable() and char != "\\" for char in name):
+        return name
+    return "".join(_escape_char(char) for char in name)
+
+
+def printable(text: str) -> str:
+    """``text`` with lone surrogates (undecodable bytes) as ``\\xNN``: always UTF-8-encodable."""
+    def show(match):
+        code = ord(match.group())
+        return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+    return _SURROGATE.sub(show, text)
+
+
+def neutralise(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it but never runs it: ``'`` before a formula start."""
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
+def unneutralise(cell: str) -> str:
+    """Undo :func:`neutralise` (a cell starting with ``'`` always got it from there)."""
+    return cell[1:] if cell.startswith("'") else cell
+
+
+def _csv_cell(column: str, value) -> str:
+    """A gradebook cell: numbers we wrote stay numbers, everything else is neutralised.
+
+    A carriage return becomes a line break: the writer (lines end in ``\\n``) would not quote
+    it, and a reader would split the row there.
+    """
+    text = printable(_fmt(value)).replace("\r\n", "\n").replace("\r", "\n")
+    if column not in TEXT_COLUMNS and _NUMBER.fullmatch(text):
+        return text
+    return neutralise(text)
+
+
 # ---------------------------------------------------------------- the class folder
+def _student_of(path: Path, excluded: set[Path]) -> str | None:
+    """The student id of the class-folder entry ``path``, or None if it is no submission."""
+    if path.name.startswith((".", "__")):
+        return None
+    try:
+        if path.resolve() in excluded:
+            return None
+    except (OSError, RuntimeError):  # a symlink loop: not the gradebook, not the feedback
+        pass
+    if path.is_dir():
+        return student_id(path.name)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        return student_id(path.name[: -len(".zip")])
+    return None  # a stray file next to the submissions (a CSV, a README), a dangling link
+
+
 def find_submissions(directory: Path, exclude: tuple[Path, ...] = ()) -> list[Entry]:
-    """One :class:`Entry` per student (sorted), skipping hidden entries and ``exclude``."""
-    directory = Path(directory)
+    """One :class:`Entry` per student (sorted), skipping hidden entries and ``exclude``.
+
+    Entry paths are absolute, so that no name (``-rf``) can ever read as a command option.
+    """
+    directory = Path(os.path.abspath(directory))
     if not directory.is_dir():
         raise SubmissionError(f"{directory} is not a folder of submissions")
     excluded = {p.resolve() for p in exclude}
     by_student: dict[str, list[Path]] = {}
     for path in sorted(directory.iterdir()):
-        if path.name.startswith((".", "__")) or path.resolve() in excluded:
-            continue
-        if path.is_dir():
-            student = path.name
-        elif path.is_file() and path.suffix.lower() == ".zip":
-            student = path.name[: -len(".zip")]
-        else:
-            continue  # a stray file next to the submissions (a CSV, a README)
-        by_student.setdefault(student, []).append(path)
+        student = _student_of(path, excluded)
+        if student is not None:
+            by_student.setdefault(student, []).append(path)
     entries = []
     for student, paths in sorted(by_student.items()):
         problem = None
         if len(paths) > 1:
             problem = ("more than one submission for this student: "
-                       + ", ".join(p.name for p in paths) + "; keep one and grade again")
+                       + ", ".join(student_id(p.name) for p in paths)
+                       + "; keep one and grade again")
         entries.append(Entry(student, paths[0], problem))
     return entries
 
@@ -147,13 +233,16 @@ def settings_key(*, profile: str, assignment: str | None, functions, public_only
 
 # ---------------------------------------------------------------- the gradebook
 def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``.
+
+    Text is written as UTF-8, any undecodable byte in it shown as ``\\xNN`` (:func:`printable`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(data.encode() if isinstance(data, str) else data)
+            out.write(printable(data).encode() if isinstance(data, str) else data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -182,6 +271,7 @@ class Gradebook:
 
     @classmethod
     def load(cls, path: Path) -> Gradebook:
+        """The gradebook at ``path``; one this module did not write is moved aside."""
         book = cls(path)
         for stale in book.path.parent.glob(f".{book.path.name}.*.tmp"):
             with contextlib.suppress(OSError):
@@ -189,17 +279,12 @@ class Gradebook:
         if not book.path.exists():
             return book
         try:
-            with open(book.path, newline="", encoding="utf-8") as handle:
-                reader = csv.DictReader(handle)
-                header = list(reader.fieldnames or [])
-                missing = [c for c in (*FRONT, *BACK) if c not in header]
-                if missing:
-                    raise ValueError(f"missing columns {missing}")
-                book.tests = [c for c in header if c not in FRONT and c not in BACK]
-                for row in reader:
-                    if None in row or not row.get("student"):
-                        raise ValueError("a row with the wrong number of fields")
-                    book.rows[row["student"]] = row
+            header, rows = _read_csv(book.path)
+            book.tests = [c for c in header if c not in FRONT and c not in BACK]
+            for row in rows:
+                if row["student"] in book.rows:
+                    raise ValueError(f"two rows for student {row['student']!r}")
+                book.rows[row["student"]] = row
         except (ValueError, UnicodeDecodeError, csv.Error) as err:
             backup = book.path.with_name(f"{book.path.name}.unreadable-{int(time.time())}")
             os.replace(book.path, backup)
@@ -209,6 +294,7 @@ class Gradebook:
         return book
 
     def put(self, row: dict) -> None:
+        """Add or replace the row of ``row["student"]``."""
         for column in row:
             if column not in FRONT and column not in BACK and column not in self.tests:
                 self.tests.append(column)
@@ -218,16 +304,39 @@ class Gradebook:
         return [*FRONT, *self.tests, *BACK]
 
     def to_csv(self) -> str:
+        """The CSV text, one row per student (sorted), every cell neutralised."""
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=self.columns(), lineterminator="\n")
-        writer.writeheader()
+        writer = csv.writer(buffer, lineterminator="\n")
+        columns = self.columns()
+        writer.writerow([neutralise(printable(c)) for c in columns])
         for student in sorted(self.rows):
             row = self.rows[student]
-            writer.writerow({c: _fmt(row.get(c)) for c in self.columns()})
+            writer.writerow([_csv_cell(c, row.get(c)) for c in columns])
         return buffer.getvalue()
 
     def save(self) -> None:
         atomic_write(self.path, self.to_csv())
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
+    """Header and rows of a gradebook this module wrote, cells un-neutralised."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        lines = list(csv.reader(handle))
+    if not lines:
+        raise ValueError("an empty file")
+    header = [unneutralise(c) for c in lines[0]]
+    missing = [c for c in (*FRONT, *BACK) if c not in header]
+    if missing:
+        raise ValueError(f"missing columns {missing}")
+    rows = []
+    for number, cells in enumerate(lines[1:], start=2):
+        if len(cells) != len(header):
+            raise ValueError(f"row {number} has {len(cells)} fields, expected {len(header)}")
+        row = dict(zip(header, (unneutralise(c) for c in cells), strict=True))
+        if not row["student"]:
+            raise ValueError(f"row {number} has no student")
+        rows.append(row)
+    return header, rows
 
 
 def row_from_result(student: str, result, *, sha: str, settings: str) -> dict:
@@ -268,14 +377,119 @@ def _grade_entry(entry: Entry, sha: str, settings: str, grade_fn: Callable,
                        result)
     except SubmissionError as err:  # the TA's paths mean nothing to the student
         reason = str(err).replace(str(entry.path), entry.path.name)
+        reason = reason.replace(entry.path.name, student_id(entry.path.name))
     except Exception as err:  # a bug or resource failure in the grader: one row, not the batch
         reason = f"the grader failed: {type(err).__name__}: {err}"
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
             _ACTIVE.discard(workdir)
-    return Outcome(error_row(entry.student, reason, sha=sha, settings=settings,
+    return Outcome(error_row(entry.student, printable(reason), sha=sha, settings=settings,
                              seconds=time.perf_counter() - start))
+
+
+def _safe_log(say: Callable[[str], None]) -> Callable[[str], None]:
+    """``say`` for lines that may hold anything: printable, and never failing the batch."""
+    def log(line: str) -> None:
+        with contextlib.suppress(Exception):
+            say(printable(line))
+
+    return log
+
+
+def _plan(entries: list[Entry], book: Gradebook, feedback: Path, settings: str, force: bool,
+          report: BatchReport, say: Callable) -> list[tuple[Entry, str]]:
+    """The entries to grade, with their content hashes; unchanged graded ones are skipped."""
+    from autograder import feedback as feedback_mod
+
+    todo = []
+    for entry in entries:
+        try:
+            sha = content_sha256(entry.path)
+        except Exception as err:  # e.g. a file the grader may not read
+            sha, entry.problem = "", printable(f"the submission could not be read: {err}")
+        old = book.rows.get(entry.student)
+        if (not force and old is not None and old.get("status") == GRADED
+                and old.get("content_sha256") == sha and old.get("settings") == settings
+                and feedback_mod.has_feedback(feedback, entry.student)):
+            report.skipped.append(entry.student)
+            say(f"skip {entry.student}: unchanged, graded at {old.get('graded_at')}")
+        else:
+            todo.append((entry, sha))
+    return todo
+
+
+def _record(entry: Entry, outcome: Outcome, book: Gradebook, feedback: Path, settings: str,
+            report: BatchReport, say: Callable) -> None:
+    """Feedback first (a row in the gradebook means its feedback exists too), then the row.
+
+    Feedback that cannot be written (a full disk, a name the file system refuses) turns this
+    row, and only this row, into a grader_error, graded again on the next run.
+    """
+    from autograder import feedback as feedback_mod
+
+    row = outcome.row
+    try:
+        feedback_mod.write_student(feedback, entry.student, row, outcome.result)
+    except Exception as err:
+        row = error_row(entry.student, printable(f"could not write the feedback: "
+                                                 f"{type(err).__name__}: {err}"),
+                        sha=row.get("content_sha256", ""), settings=settings,
+                        seconds=float(row.get("seconds") or 0.0))
+    book.put(row)
+    try:
+        book.save()
+    except OSError as err:  # saved again after the next student and at the end
+        say(f"warning: could not save {book.path.name} after {entry.student}: {err}")
+    if row["status"] == GRADED:
+        report.graded.append(entry.student)
+        say(f"graded {entry.student}: {row['total']:g} / {row['max_total']:g} "
+            f"in {row['seconds']:.1f} s")
+    else:
+        report.errors.append(entry.student)
+        say(f"grader_error {entry.student}: {row['reason']}")
+
+
+def _grade_pool(todo: list[tuple[Entry, str]], jobs: int, settings: str, grade_fn: Callable,
+                grade_kwargs: dict, record: Callable[[Entry, Outcome], None], bar) -> None:
+    """Grade ``todo`` ``jobs`` at a time, recording each outcome as soon as it is in."""
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
+        pending = {pool.submit(_grade_entry, entry, sha, settings, grade_fn, grade_kwargs):
+                   (entry, sha) for entry, sha in todo}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                entry, sha = pending.pop(future)
+                try:
+                    outcome = future.result()
+                except BaseException as err:  # keep the batch going
+                    outcome = Outcome(error_row(
+                        entry.student, printable(f"the grader failed: {err!r}"), sha=sha,
+                        settings=settings, seconds=0.0))
+                try:
+                    record(entry, outcome)
+                except Exception as err:  # never the batch for one student
+                    with contextlib.suppress(Exception):
+                        record(entry, Outcome(error_row(
+                            entry.student, printable(f"the grader failed: {err!r}"),
+                            sha=sha, settings=settings, seconds=0.0)))
+                bar.update(1)
+
+
+def _limits(jobs: int, import_timeout, memory_bytes, run_as, say: Callable) -> Limits:
+    """The sandbox limits of every grading; fails once, clearly, on an unusable ``run_as``."""
+    defaults = Limits()
+    limits = Limits(threads=threads_per_job(jobs),
+                    import_timeout=import_timeout or defaults.import_timeout,
+                    memory_bytes=memory_bytes or defaults.memory_bytes, run_as=run_as)
+    if run_as:
+        try:
+            if drop_target(limits) is None:
+                say(f"warning: not running as root, so student code runs as this user, "
+                    f"not {run_as}")
+        except (PermissionError, KeyError) as err:
+            raise BatchError(f"cannot run student code as {run_as!r}: {err}") from None
+    return limits
 
 
 def grade_all(directory, gradebook, *, jobs: int = 1, force: bool = False,
@@ -300,77 +514,33 @@ def grade_all(directory, gradebook, *, jobs: int = 1, force: bool = False,
     jobs = max(1, int(jobs))
     gradebook = Path(gradebook)
     feedback = Path(feedback) if feedback else gradebook.with_name(f"{gradebook.stem}_feedback")
-    say = log or (lambda line: tqdm.write(line, file=sys.stderr))
-    defaults = Limits()
-    limits = Limits(threads=threads_per_job(jobs),
-                    import_timeout=import_timeout or defaults.import_timeout,
-                    memory_bytes=memory_bytes or defaults.memory_bytes, run_as=run_as)
+    say = _safe_log(log or (lambda line: tqdm.write(line, file=sys.stderr)))
+    limits = _limits(jobs, import_timeout, memory_bytes, run_as, say)
     grade_kwargs = dict(profile=profile, assignment=assignment, functions=functions,
                         public_only=public_only, case_timeout=case_timeout, limits=limits)
     settings = settings_key(profile=profile, assignment=assignment, functions=functions,
                             public_only=public_only)
-    if run_as:  # fail once, clearly, rather than once per student
-        try:
-            if drop_target(limits) is None:
-                say(f"warning: not running as root, so student code runs as this user, "
-                    f"not {run_as}")
-        except (PermissionError, KeyError) as err:
-            raise BatchError(f"cannot run student code as {run_as!r}: {err}") from None
-
     book = Gradebook.load(gradebook)
     if book.warning:
         say(f"warning: {book.warning}")
     entries = find_submissions(directory, exclude=(gradebook, feedback))
     report = BatchReport(gradebook=gradebook, feedback=feedback)
-    todo: list[tuple[Entry, str]] = []
-    for entry in entries:
-        try:
-            sha = content_sha256(entry.path)
-        except Exception as err:  # e.g. a file the grader may not read
-            sha, entry.problem = "", f"the submission could not be read: {err}"
-        old = book.rows.get(entry.student)
-        if (not force and old is not None and old.get("status") == GRADED
-                and old.get("content_sha256") == sha and old.get("settings") == settings
-                and feedback_mod.has_feedback(feedback, entry.student)):
-            report.skipped.append(entry.student)
-            say(f"skip {entry.student}: unchanged, graded at {old.get('graded_at')}")
-        else:
-            todo.append((entry, sha))
-
+    todo = _plan(entries, book, feedback, settings, force, report, say)
     bar = tqdm(total=len(entries), initial=len(report.skipped), unit="student",
                desc="grading", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     previous = _install_stop_handlers()
     try:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
-            pending = {pool.submit(_grade_entry, entry, sha, settings, grade_fn, grade_kwargs):
-                       entry for entry, sha in todo}
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    entry = pending.pop(future)
-                    try:
-                        outcome = future.result()
-                    except BaseException as err:  # keep the batch going
-                        outcome = Outcome(error_row(entry.student, f"the grader failed: {err}",
-                                                    sha="", settings=settings, seconds=0.0))
-                    row = outcome.row
-                    # Feedback first: a row in the gradebook means its feedback exists too.
-                    feedback_mod.write_student(feedback, entry.student, row, outcome.result)
-                    book.put(row)
-                    book.save()
-                    if row["status"] == GRADED:
-                        report.graded.append(entry.student)
-                        say(f"graded {entry.student}: {row['total']:g} / {row['max_total']:g} "
-                            f"in {row['seconds']:.1f} s")
-                    else:
-                        report.errors.append(entry.student)
-                        say(f"grader_error {entry.student}: {row['reason']}")
-                    bar.update(1)
+        _grade_pool(todo, jobs, settings, grade_fn, grade_kwargs,
+                    lambda entry, outcome: _record(entry, outcome, book, feedback, settings,
+                                                   report, say), bar)
     finally:
         bar.close()
         _restore_handlers(previous)
-    book.save()  # once more at the end: whatever else wrote there, this is the gradebook
-    feedback_mod.write_summary(feedback, book)
+        book.save()  # once more at the end: whatever else wrote there, this is the gradebook
+    try:
+        feedback_mod.write_summary(feedback, book)
+    except Exception as err:  # the gradebook is saved; the summary is a convenience
+        say(f"warning: could not write the class summary: {type(err).__name__}: {err}")
     report.seconds = time.perf_counter() - started
     return report
 

@@ -2,31 +2,73 @@
 class summary (``summary.md``, ``histogram.png``) in the same folder.
 
 Written by :func:`autograder.batch.grade_all`; every file is replaced atomically.
+
+A student's files are named by :func:`feedback_stem`: the student id itself when it is a
+plain, lower-case name, otherwise a sanitised prefix plus a hash of the id. So no student id
+(``summary``, ``../x``, 255 bytes, ``Ann`` next to ``ann`` on a case-insensitive disk) can
+write outside the folder, overwrite the class summary or share another student's file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import statistics
+import unicodedata
 from pathlib import Path
 
 from autograder.batch import GRADED, Gradebook, atomic_write
 
 SLOWEST = 5
+# Stems of the folder's own files (summary.md, histogram.png), and names Windows reserves.
+RESERVED = {"summary", "histogram", "con", "prn", "aux", "nul",
+            *(f"{port}{n}" for port in ("com", "lpt") for n in range(1, 10))}
+MAX_STEM_BYTES = 120  # + ".json" + atomic_write's ".<name>.XXXXXXXX.tmp" < 255 bytes
+_PLAIN = re.compile(r"[^\W_][\w.-]*")  # starts with a letter or digit
+_HASHED = re.compile(r".*-[0-9a-f]{16}")  # what feedback_stem appends
+
+
+def feedback_stem(student: str) -> str:
+    """The file name (without ``.md``/``.json``) of ``student``'s feedback, unique per id.
+
+    A plain id (letters, digits, ``_ . -``; lower case; NFC; short; not a reserved name; not
+    ending like a hash) is used as it is. Any other id gets ``<sanitised prefix>-<16 hex of
+    sha256(id)>``; a plain id never ends like that, so the two kinds never meet.
+    """
+    plain = (_PLAIN.fullmatch(student) and student == student.lower()
+             and len(student.encode("utf-8", "surrogatepass")) <= MAX_STEM_BYTES
+             and unicodedata.normalize("NFC", student) == student
+             and not _HASHED.fullmatch(student)
+             and student.split(".")[0] not in RESERVED)
+    if plain:
+        return student
+    digest = hashlib.sha256(student.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    safe = re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", student)).lstrip("._-")
+    safe = safe.encode("utf-8", "surrogatepass")[:80].decode("utf-8", "ignore")
+    return f"{safe or 'student'}-{digest}"
 
 
 def student_files(folder: Path, student: str) -> tuple[Path, Path]:
-    return Path(folder) / f"{student}.md", Path(folder) / f"{student}.json"
+    """``student``'s Markdown report and results.json, always directly inside ``folder``."""
+    stem = feedback_stem(student)
+    return Path(folder) / f"{stem}.md", Path(folder) / f"{stem}.json"
 
 
 def has_feedback(folder: Path, student: str) -> bool:
+    """Whether both of ``student``'s feedback files are in ``folder``."""
     return all(path.is_file() for path in student_files(folder, student))
 
 
 def _cell(text) -> str:
-    """Markdown table cell: no pipes or line breaks from a message can break the table."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", "").replace(
-        "\n", "<br>")
+    """Markdown table cell: no pipes, HTML or line breaks from a message can break the table."""
+    return (str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "\\<")
+            .replace(">", "\\>").replace("\r", "").replace("\n", "<br>"))
+
+
+def md_text(student: str) -> str:
+    """A student id as Markdown shows it literally: no link, image, HTML or code span."""
+    return _cell(student).replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
 
 
 def _num(value) -> float:
@@ -38,7 +80,7 @@ def _num(value) -> float:
 
 def student_markdown(student: str, row: dict, result=None) -> str:
     """The report a student reads: total, a table of tests, notes."""
-    lines = [f"# Feedback for {student}", ""]
+    lines = [f"# Feedback for {md_text(student)}", ""]
     if row["status"] != GRADED or result is None:
         lines += [f"**Total: {_num(row['total']):g} points.** Grading could not finish: "
                   f"{row.get('reason') or 'unknown reason'}.", "",
@@ -79,6 +121,7 @@ def student_json(row: dict, result=None) -> dict:
 
 
 def write_student(folder: Path, student: str, row: dict, result=None) -> None:
+    """Replace ``student``'s results.json, then their report (see :func:`student_files`)."""
     md, js = student_files(folder, student)
     atomic_write(js, json.dumps(student_json(row, result), indent=2) + "\n")
     atomic_write(md, student_markdown(student, row, result))
@@ -144,11 +187,12 @@ def summary_markdown(folder: Path, book: Gradebook) -> str:
     lines += ["", f"## The {SLOWEST} slowest submissions", "",
               "| student | seconds | total | status |", "|---|---|---|---|"]
     for row in sorted(rows, key=lambda r: _num(r.get("seconds")), reverse=True)[:SLOWEST]:
-        lines.append(f"| {_cell(row['student'])} | {_num(row.get('seconds')):.1f} | "
+        lines.append(f"| {md_text(row['student'])} | {_num(row.get('seconds')):.1f} | "
                      f"{_num(row['total']):g} | {row.get('status')} |")
     if errors:
         lines += ["", "## Grader errors", "", "| student | reason |", "|---|---|"]
-        lines += [f"| {_cell(r['student'])} | {_cell(r.get('reason', ''))} |" for r in errors]
+        lines += [f"| {md_text(r['student'])} | {_cell(r.get('reason', ''))} |"
+                  for r in errors]
     return "\n".join(lines) + "\n"
 
 
