@@ -1,11 +1,14 @@
 """The untrusted side: import the student's module and run the tasks it is given.
 
-Run as ``python -I -m autograder.child spec.json`` by :mod:`autograder.sandbox`, in a temp
-directory holding only the submission. Tasks call one student function each and leave their
-result as *files* (a saved ``.keras`` model, ``.npy`` arrays) that the trusted worker or the
-parent then loads and measures itself; nothing this process says about a model is believed.
-Before the module is imported, a snapshot of Keras, NumPy and builtins is taken; a task after
-which any of them changed reports ``tampered``.
+Run as a plain script, ``python -I -B child.py spec.json``, by :mod:`autograder.sandbox`, in
+a sandbox whose work folder holds only the submitted module and the grader's inputs; the
+``autograder`` package itself is not there, so this file imports nothing from it (only the
+standard library, NumPy, Keras and ``seqlab``). Tasks call one student function each and
+leave their result as *files* (a saved ``.keras`` model, ``.npy`` arrays) in ``out/``, which
+the parent checks and the trusted worker loads and measures itself: nothing this process says
+is believed, since student code runs in it and can forge any of it. The snapshot of Keras,
+NumPy and builtins taken before the import only explains, in a sentence, why a result that
+the parent rejected may be odd (``tampered``); it earns and protects no points.
 """
 
 from __future__ import annotations
@@ -67,8 +70,8 @@ def warm_up(workdir: str) -> None:
     outputs = keras.layers.Dense(1)(keras.layers.Embedding(3, 2)(inputs))
     model = keras.Model(inputs, outputs)
     model.compile(loss="binary_crossentropy")
-    model.save(os.path.join(workdir, ".warm_up.keras"))
-    os.remove(os.path.join(workdir, ".warm_up.keras"))
+    model.save(os.path.join(workdir, "out", ".warm_up.keras"))
+    os.remove(os.path.join(workdir, "out", ".warm_up.keras"))
 
 
 def student_frame(exc: BaseException, module_file: str) -> str:
@@ -188,8 +191,6 @@ def run_task(module, task, Model, save_array, is_instance, functions) -> dict:
     """Call one student function as the task says and leave its result in a file."""
     if task["kind"] == "signatures":
         return {"functions": functions}
-    if task["kind"] == "imports":  # run last: which of the named libraries the module loaded
-        return {"modules": sorted(m for m in task.get("watch", []) if m in sys.modules)}
     name = task["function"]
     function = getattr(module, name, None)
     if not callable(function):
@@ -240,9 +241,10 @@ def run_task(module, task, Model, save_array, is_instance, functions) -> dict:
         np.savez(task["output"], **flat)
         return {"structure": structure}
     if task["kind"] == "call_with_models":  # e.g. generate(the grader's model, ...)
-        from autograder.generative_models import BUILDERS
+        import keras  # the grader's own models, saved by the trusted worker
 
-        models = BUILDERS[task["builder"]](**task["build"])
+        models = [keras.saving.load_model(path, safe_mode=True, compile=False)
+                  for path in task["models"]]
         results, flat = [], {}
         for number, call in enumerate(task["calls"]):
             inputs = [_load_input(item) for item in call.get("inputs", [])]

@@ -1,9 +1,10 @@
-"""Run a list of tasks in a child Python process with limits, per-task timeouts and respawn.
+"""Run a list of tasks in a sandboxed child process with limits, per-task timeouts and respawn.
 
-The child is ``python -I -m <entry> <spec.json>`` in its own session (so the whole process
-group can be killed), in a working directory the caller prepared, with a scrubbed
-environment, an address-space cap on its data segment (``RLIMIT_DATA``), a CPU-time cap, no
-core dumps and, where the OS allows, its own empty network namespace. It reports over a
+The child runs in the sandbox :mod:`autograder.isolation` picks for this machine (bubblewrap
+with a fresh uid when it can; see its docstring for the levels), in a work folder the caller
+prepared, with a scrubbed environment, caps on its data segment (``RLIMIT_DATA``), CPU time,
+file size (``RLIMIT_FSIZE``) and, under a fresh uid, process count, and no core dumps. Its
+stdout and stderr go to a pipe this process reads into a capped log. It reports over a
 dedicated pipe, one JSON line per event:
 
     {"event": "ready"}                         after imports
@@ -11,9 +12,12 @@ dedicated pipe, one JSON line per event:
     {"event": "start", "id": ...}              a task begins (its timeout starts now)
     {"event": "done", "id": ..., "status": ..., "message": ..., "data": {...}}
 
-If a task hangs past its timeout, or the process dies (``os._exit``, a segfault, the kernel's
-OOM killer), that task fails with a sentence saying so and a fresh child runs the tasks
-after it. Nothing the child prints or writes can change another task's result.
+These events are *claims*: the caller trusts no verdict in them, only files it validates
+itself. If a task hangs past its timeout, or the process dies (``os._exit``, a segfault, the
+kernel's OOM killer), that task fails with a sentence saying so and a fresh child runs the
+tasks after it. When a child ends, for whatever reason, every process it started is killed
+(its PID namespace, and every process of its uid) before this function returns, so nothing
+a submission starts can write after the caller reads.
 """
 
 from __future__ import annotations
@@ -32,10 +36,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import identity, isolation
+
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
 CLONE_NEWUSER = 0x10000000
 GIB = 1 << 30
+LOG_BYTES = 256 << 10  # what is kept of a child's stdout and stderr
+
+
+class SandboxError(RuntimeError):
+    """Student code cannot be run safely here (e.g. as root without a fresh uid)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,9 @@ class Limits:
     import_timeout: float = 90.0
     threads: int = 2
     network: bool = False
-    run_as: str | None = None  # drop to this user (e.g. "nobody") when running as root
+    file_bytes: int = 256 << 20  # RLIMIT_FSIZE: the largest file a child may write
+    processes: int = 4096  # RLIMIT_NPROC under a fresh uid (threads count too)
+    run_as: str | None = None  # legacy: as root every call now gets a fresh uid instead
 
 
 @dataclass
@@ -66,17 +79,19 @@ class TaskResult:
         return self.status == "ok"
 
 
-def scrubbed_env(workdir: Path, limits: Limits, extra: dict[str, str] | None = None) -> dict:
+def scrubbed_env(home: Path, limits: Limits, extra: dict[str, str] | None = None) -> dict:
     """A minimal environment: no tokens, proxies or paths of the grader's own shell."""
     threads = str(limits.threads)
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(workdir),
+        "HOME": str(home),
+        "TMPDIR": "/tmp",
         "LANG": "C.UTF-8",
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
         "MPLBACKEND": "Agg",
-        "KERAS_HOME": str(workdir / ".keras"),
+        "MPLCONFIGDIR": str(home / ".matplotlib"),
+        "KERAS_HOME": str(home / ".keras"),
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "OMP_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
@@ -94,70 +109,59 @@ def scrubbed_env(workdir: Path, limits: Limits, extra: dict[str, str] | None = N
     return env
 
 
-def drop_target(limits: Limits) -> tuple[int, int] | None:
-    """(uid, gid) to run the child as, or None when not root or no user was asked for.
-
-    Raises ``PermissionError`` when that user cannot run this Python (e.g. it lives under
-    ``/root``), so a grader never silently keeps root.
-    """
-    if not limits.run_as or os.geteuid() != 0:
-        return None
-    import pwd
-
-    entry = pwd.getpwnam(limits.run_as)
-    probe = subprocess.run([sys.executable, "-I", "-c", "import keras, autograder"],
-                           user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
-                           capture_output=True, env={"HOME": "/tmp", "PATH": "/usr/bin:/bin"})
-    if probe.returncode != 0:
-        raise PermissionError(f"user {limits.run_as!r} cannot run {sys.executable} with the "
-                              f"grader's packages; install them where that user can read them")
-    return entry.pw_uid, entry.pw_gid
+def ensure_isolation() -> isolation.Isolation:
+    """The isolation of this machine; raises :class:`SandboxError` where student code would
+    run as root, or where a fresh uid cannot run this Python (one sentence saying what to do)."""
+    found = isolation.detect()
+    if os.geteuid() == 0 and not found.fresh_uid:
+        raise SandboxError("refusing to run student code as root: install bubblewrap "
+                           "(apt-get install bubblewrap) or unset SEQLAB_ISOLATION=none")
+    if found.level == "uid" and not _uid_can_run_python():
+        raise SandboxError(
+            f"a fresh uid cannot run {sys.executable} (its folders are not readable by other "
+            "users): install bubblewrap (apt-get install bubblewrap), or install the grader "
+            "in a world-readable place such as /opt")
+    return found
 
 
-def can_drop_to(user: str) -> bool:
-    """True when running as root and ``user`` can run this Python with the grader's packages."""
+def _uid_can_run_python() -> bool:
+    uid = identity.allocate_uid()
+    probe = subprocess.run([sys.executable, "-I", "-c", "import numpy"], user=uid, group=uid,
+                           extra_groups=[], capture_output=True,
+                           env={"HOME": "/tmp", "PATH": "/usr/bin:/bin"}, cwd="/")
+    identity.sweep(uid=uid)
+    return probe.returncode == 0
+
+
+def can_isolate() -> bool:
+    """True when student code can run here without root (or under a fresh uid as root)."""
     try:
-        return drop_target(Limits(run_as=user)) is not None
-    except (PermissionError, KeyError):
+        ensure_isolation()
+    except (SandboxError, identity.IdentityError):
         return False
+    return True
 
 
-def _open_path_to(folder: Path) -> None:
-    """Let others pass through (not list) the grader's private temp folders above ``folder``.
-
-    Only folders below the system temp dir are touched, and only the execute bit is added.
-    """
-    top = Path(tempfile.gettempdir()).resolve()
-    for parent in Path(folder).resolve().parents:
-        if parent == top or top not in parent.parents:
-            break
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod((mode & 0o7777) | 0o011)
-
-
-def _hand_over(folder: Path, ids: tuple[int, int]) -> None:
-    for path in (folder, *folder.rglob("*")):
-        os.chown(path, *ids)
-
-
-def _limit_child(limits: Limits, ids: tuple[int, int] | None = None):
+def _limit_child(limits: Limits, level: str, uid: int | None):
     grader = os.getpid()
 
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+        if uid is not None:  # counted per uid: a fork bomb stops at this many
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
         libc = ctypes.CDLL(None, use_errno=True)
-        if not limits.network and libc.unshare(CLONE_NEWNET) != 0:
+        if level != "bubblewrap" and not limits.network and libc.unshare(CLONE_NEWNET) != 0:
             libc.unshare(CLONE_NEWUSER | CLONE_NEWNET)  # unprivileged fallback; may fail
-        if ids is not None:  # last: the steps above need root
+        if level == "uid" and uid is not None:  # last: the steps above need root
             os.setgroups([])
-            os.setgid(ids[1])
-            os.setuid(ids[0])
-        # After setuid, which clears it: a grader killed mid-run takes its child along.
-        # (The signal fires when the thread that started the child ends: gradings run each
-        # in one thread that waits for its children, so that is never early.)
+            os.setgid(uid)
+            os.setuid(uid)
+        # A grader killed mid-run takes its child along (bwrap passes it on with
+        # --die-with-parent). The signal fires when the thread that started the child ends:
+        # gradings run each in one thread that waits for its children, so that is never early.
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != grader:  # the grader died before the line above
             os._exit(1)
@@ -165,27 +169,50 @@ def _limit_child(limits: Limits, ids: tuple[int, int] | None = None):
     return apply
 
 
+def _private_folder(path: Path, uid: int | None) -> Path:
+    """A folder the sandboxed uid owns: created here (or made by the caller, still empty, in
+    a folder only the caller can write), so no link a child planted can be in it."""
+    if path.is_symlink() or (path.exists() and (not path.is_dir() or any(path.iterdir()))):
+        raise SandboxError(f"{path} must be a new empty folder")
+    path.mkdir(mode=0o700, exist_ok=True)
+    if uid is not None:
+        os.chown(path, uid, uid, follow_symlinks=False)
+    return path
+
+
 def run_tasks(entry: str, spec: dict, tasks: list[dict], *, workdir: Path, limits: Limits,
               env: dict[str, str] | None = None, log_dir: Path | None = None,
-              describe=lambda task: task["id"]) -> dict[str, TaskResult]:
-    """Run ``tasks`` (dicts with ``id`` and ``timeout``) in children of ``python -m entry``.
+              describe=lambda task: task["id"], role: str = "student",
+              numpy_only: bool = False) -> dict[str, TaskResult]:
+    """Run ``tasks`` (dicts with ``id`` and ``timeout``) in sandboxed children.
 
-    ``spec`` is passed to every child with ``spec["tasks"]`` set to the tasks still to run.
-    Returns one :class:`TaskResult` per task id, in order.
+    ``entry`` is the module to run (``autograder.child`` or ``autograder.worker``);
+    ``role`` says what the sandbox shows it (:func:`autograder.isolation.mounts`).
+    ``workdir`` must be a folder only this process can write; the child may write only in
+    its ``out/`` and ``home/`` subfolders, created here for it. ``spec`` is passed to every
+    child with ``spec["tasks"]`` set to the tasks still to run. Returns one
+    :class:`TaskResult` per task id, in order.
     """
+    found = ensure_isolation()
+    uid = identity.allocate_uid() if found.fresh_uid else None
+    workdir = Path(workdir)
+    if uid is not None:  # only this uid (and root) may enter: not another student's uid
+        os.chown(workdir, 0, uid, follow_symlinks=False)
+        workdir.chmod(0o750)
+        _open_path_to(workdir.parent)
+    for name in ("out", "home"):
+        _private_folder(workdir / name, uid)
+    home = workdir / "home"
     results: dict[str, TaskResult] = {}
     remaining = list(tasks)
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="seqlab-logs-"))
-    ids = drop_target(limits)
-    if ids is not None:
-        _open_path_to(workdir)
-        _hand_over(workdir, ids)
     attempt = 0
+    launch = {"entry": entry, "workdir": workdir, "limits": limits, "env": env, "uid": uid,
+              "isolation": found, "role": role, "numpy_only": numpy_only, "home": home}
     while remaining:
         attempt += 1
-        outcome = _run_once(entry, {**spec, "tasks": remaining}, workdir=workdir, limits=limits,
-                            env=env, log=log_dir / f"{entry.rsplit('.', 1)[-1]}-{attempt}.log",
-                            describe=describe, ids=ids)
+        outcome = _run_once({**spec, "tasks": remaining}, launch, describe=describe,
+                            log=log_dir / f"{entry.rsplit('.', 1)[-1]}-{attempt}.log")
         results.update(outcome)
         if any(r.status == "import_error" for r in outcome.values()):
             break  # every remaining task already carries the import error
@@ -193,98 +220,233 @@ def run_tasks(entry: str, spec: dict, tasks: list[dict], *, workdir: Path, limit
     return {t["id"]: results[t["id"]] for t in tasks}
 
 
-def _run_once(entry, spec, *, workdir, limits, env, log, describe,
-              ids=None) -> dict[str, TaskResult]:
-    spec_path = workdir / f".{log.stem}.spec.json"  # readable by the child, whoever it runs as
+def _open_path_to(folder: Path) -> None:
+    """Let others pass through (not list) the grader's private temp folders down to ``folder``.
+
+    Only folders below the system temp dir are touched, and only the execute bit is added.
+    """
+    top = Path(tempfile.gettempdir()).resolve()
+    for parent in (Path(folder).resolve(), *Path(folder).resolve().parents):
+        if parent == top or top not in parent.parents:
+            break
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod((mode & 0o7777) | 0o011)
+
+
+def _argv(launch: dict, spec_path: Path) -> list[str]:
+    level = launch["isolation"].level
+    if launch["entry"] == "autograder.child":  # a plain script: the child imports no grader
+        script = (f"{isolation.HARNESS}/child.py" if level == "bubblewrap"
+                  else str(Path(__file__).with_name("child.py")))
+        argv = [sys.executable, "-I", "-B", script, str(spec_path)]
+    else:
+        argv = [sys.executable, "-I", "-B", "-m", launch["entry"], str(spec_path)]
+    return isolation.command(launch["isolation"], launch["role"], launch["workdir"], argv,
+                             uid=launch["uid"], numpy_only=launch["numpy_only"],
+                             network=launch["limits"].network)
+
+
+def _run_once(spec, launch, *, log, describe) -> dict[str, TaskResult]:
+    workdir, limits = launch["workdir"], launch["limits"]
+    spec_path = workdir / f".{log.stem}.spec.json"  # written by this process, read-only there
     spec_path.write_text(json.dumps(spec))
-    if ids is not None:
-        os.chown(spec_path, *ids)
+    spec_path.chmod(0o644)
     read_fd, write_fd = os.pipe()
-    child_env = scrubbed_env(workdir, limits, {**(env or {}), "SEQLAB_RESULT_FD": str(write_fd)})
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-I", "-m", entry, str(spec_path)], cwd=workdir, env=child_env,
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            pass_fds=(write_fd,), start_new_session=True,
-            preexec_fn=_limit_child(limits, ids))
+    log_read, log_write = os.pipe()
+    child_env = scrubbed_env(launch["home"], limits,
+                             {**(launch["env"] or {}), "SEQLAB_RESULT_FD": str(write_fd)})
+    process = subprocess.Popen(
+        _argv(launch, spec_path), cwd=workdir, env=child_env, stdin=subprocess.DEVNULL,
+        stdout=log_write, stderr=log_write, pass_fds=(write_fd,), start_new_session=True,
+        preexec_fn=_limit_child(limits, launch["isolation"].level, launch["uid"]))
     os.close(write_fd)
-    tasks = {t["id"]: t for t in spec["tasks"]}
-    results: dict[str, TaskResult] = {}
-    current, started = None, time.monotonic()
-    deadline = started + limits.import_timeout
-    ready = False
-    buffer = b""
+    os.close(log_write)
+    namespace = (_namespace_of(process) if launch["isolation"].level == "bubblewrap"
+                 else None)
+    reader = _Reader(read_fd, log_read, log, process)
     try:
-        while True:
-            wait = deadline - time.monotonic()
-            if wait <= 0:
-                if current is None and not ready:
-                    message = (f"importing the module took longer than {limits.import_timeout:.0f}"
-                               " s: does it run something heavy, or loop forever, at import time?")
-                    return {tid: TaskResult(tid, "import_error", message) for tid in tasks}
-                if current is None:  # between tasks: the child stalled outside student code
-                    current = next(t for t in tasks if t not in results)
-                    started = time.monotonic()
-                seconds = time.monotonic() - started
-                results[current] = TaskResult(
-                    current, "timeout",
-                    f"{describe(tasks[current])} did not finish within "
-                    f"{tasks[current]['timeout']:.0f} s (stopped after {seconds:.0f} s): "
-                    "is there an endless loop, or far more work than the task needs?", {}, seconds)
-                return results
-            readable, _, _ = select.select([read_fd], [], [], min(wait, 1.0))
-            if not readable:
-                continue
-            chunk = os.read(read_fd, 1 << 16)
-            if not chunk:  # the child closed the pipe: it exited
-                break
-            buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                event = _parse(line)
-                kind = event.get("event")
-                if kind == "ready":
-                    ready, deadline = True, time.monotonic() + 30
-                elif kind == "import_error":
-                    message = str(event.get("message", "the module could not be imported"))
-                    return {tid: TaskResult(tid, "import_error", message) for tid in tasks}
-                elif kind == "start" and event.get("id") in tasks:
-                    current, started = event["id"], time.monotonic()
-                    deadline = started + float(tasks[current]["timeout"])
-                elif kind == "done" and event.get("id") == current:
-                    results[current] = TaskResult(
-                        current, str(event.get("status", "error")), str(event.get("message", "")),
-                        event.get("data") if isinstance(event.get("data"), dict) else {},
-                        time.monotonic() - started)
-                    current, deadline = None, time.monotonic() + 30
-        code = process.wait(timeout=30)
-        if not ready:
-            return {tid: TaskResult(tid, "import_error", _died("importing the module", code, log,
-                                                                 limits)) for tid in tasks}
-        if current is not None:
-            results[current] = TaskResult(
-                current, "crashed", _died(describe(tasks[current]), code, log, limits), {},
-                time.monotonic() - started)
-        return results
+        return _follow(reader, {t["id"]: t for t in spec["tasks"]}, limits, describe)
     finally:
-        os.close(read_fd)
-        _kill_group(process)
+        _end(process, launch["uid"], namespace)
+        reader.close()
+
+
+def _namespace_of(process: subprocess.Popen) -> int | None:
+    """The PID namespace bwrap made (that of its first child), to sweep it at the end."""
+    own = identity.pid_namespace(os.getpid())
+    for _ in range(100):
+        try:
+            with open(f"/proc/{process.pid}/task/{process.pid}/children") as handle:
+                children = [int(p) for p in handle.read().split()]
+        except OSError:
+            return None
+        for child in children:
+            found = identity.pid_namespace(child)
+            if found is not None and found != own:
+                return found
+        if process.poll() is not None:
+            return None
+        time.sleep(0.005)
+    return None
+
+
+def _end(process: subprocess.Popen, uid: int | None, namespace: int | None) -> None:
+    """Kill the child and everything it started; return only when all of it is gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    identity.sweep(uid=uid, namespace=namespace)
+
+
+class _Reader:
+    """The child's two pipes: JSON events, and stdout/stderr kept in a capped log file."""
+
+    def __init__(self, events_fd: int, log_fd: int, log: Path, process):
+        self.events_fd, self.log_fd, self.process = events_fd, log_fd, process
+        self.log_file = open(log, "wb")  # noqa: SIM115 - closed in close()
+        self.logged, self.dropped = 0, 0
+        self.buffer = b""
+        self.open_fds = {events_fd, log_fd}
+
+    def lines(self, wait: float) -> list[bytes] | None:
+        """Event lines that arrived within ``wait`` s; None once the child has gone."""
+        if self.events_fd not in self.open_fds:
+            return None
+        ready, _, _ = select.select(list(self.open_fds), [], [], wait)
+        if self.log_fd in ready:
+            self._log(os.read(self.log_fd, 1 << 16))
+        if self.events_fd in ready:
+            chunk = os.read(self.events_fd, 1 << 16)
+            if not chunk:
+                self.open_fds.discard(self.events_fd)
+                return None
+            self.buffer += chunk
+        elif not ready and self.process.poll() is not None:
+            return None  # exited, though something it left holds the pipe open
+        *complete, self.buffer = self.buffer.split(b"\n")
+        if len(self.buffer) > 1 << 20:  # a line without end: never buffer more than 1 MB
+            self.buffer = b""
+        return complete
+
+    def _log(self, chunk: bytes) -> None:
+        if not chunk:
+            self.open_fds.discard(self.log_fd)
+            return
+        room = max(0, LOG_BYTES - self.logged)
+        self.log_file.write(chunk[:room])
+        self.logged += min(room, len(chunk))
+        self.dropped += max(0, len(chunk) - room)
+
+    def close(self) -> None:
+        if self.dropped:
+            self.log_file.write(f"\n[{self.dropped} more bytes of output dropped]\n".encode())
+        self.log_file.close()
+        for fd in (self.events_fd, self.log_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _follow(reader: _Reader, tasks: dict, limits: Limits, describe) -> dict[str, TaskResult]:
+    """Turn the child's events into results until it exits, hangs or fails to import."""
+    results: dict[str, TaskResult] = {}
+    state = {"current": None, "started": time.monotonic(), "ready": False,
+             "deadline": time.monotonic() + limits.import_timeout}
+    while True:
+        wait = state["deadline"] - time.monotonic()
+        if wait <= 0:
+            return _timed_out(results, state, tasks, limits, describe)
+        lines = reader.lines(min(wait, 1.0))
+        if lines is None:
+            break
+        for line in lines:
+            early = _on_event(_parse(line), state, tasks, results)
+            if early is not None:
+                return early
+    code = reader.process.poll()
+    if code is None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            code = reader.process.wait(timeout=30)
+    log = Path(reader.log_file.name)
+    reader.log_file.flush()
+    if not state["ready"]:
+        message = _died("importing the module", code, log, limits)
+        return {tid: TaskResult(tid, "import_error", message) for tid in tasks}
+    current = state["current"]
+    if current is not None:
+        results[current] = TaskResult(current, "crashed",
+                                      _died(describe(tasks[current]), code, log, limits), {},
+                                      time.monotonic() - state["started"])
+    return results
+
+
+def _on_event(event: dict, state: dict, tasks: dict, results: dict):
+    """Apply one event; returns the final results when the event ends this child's run."""
+    kind = event.get("event")
+    if kind == "ready" and not state["ready"]:
+        state.update(ready=True, deadline=time.monotonic() + 30)
+    elif kind == "import_error" and not state["ready"]:
+        message = str(event.get("message", "the module could not be imported"))[:2000]
+        return {tid: TaskResult(tid, "import_error", message) for tid in tasks}
+    elif kind == "start" and state["ready"] and event.get("id") in tasks \
+            and event["id"] not in results:
+        now = time.monotonic()
+        state.update(current=event["id"], started=now,
+                     deadline=now + float(tasks[event["id"]]["timeout"]))
+    elif kind == "done" and state["current"] is not None and event.get("id") == state["current"]:
+        current = state["current"]
+        data = event.get("data")
+        results[current] = TaskResult(
+            current, str(event.get("status", "error"))[:40], str(event.get("message", ""))[:2000],
+            data if isinstance(data, dict) else {}, time.monotonic() - state["started"])
+        state.update(current=None, deadline=time.monotonic() + 30)
+    return None
+
+
+def _timed_out(results, state, tasks, limits, describe) -> dict[str, TaskResult]:
+    if state["current"] is None and not state["ready"]:
+        message = (f"importing the module took longer than {limits.import_timeout:.0f} s: does "
+                   "it run something heavy, or loop forever, at import time?")
+        return {tid: TaskResult(tid, "import_error", message) for tid in tasks}
+    current = state["current"]
+    if current is None:  # between tasks: the child stalled outside student code
+        current = next(t for t in tasks if t not in results)
+        state["started"] = time.monotonic()
+    seconds = time.monotonic() - state["started"]
+    results[current] = TaskResult(
+        current, "timeout",
+        f"{describe(tasks[current])} did not finish within {tasks[current]['timeout']:.0f} s "
+        f"(stopped after {seconds:.0f} s): is there an endless loop, or far more work than "
+        "the task needs?", {}, seconds)
+    return results
 
 
 def _parse(line: bytes) -> dict:
     try:
         event = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return {}
     return event if isinstance(event, dict) else {}
 
 
+def _signal_of(code: int | None) -> signal.Signals | None:
+    """The signal that ended the child: a negative status, or bwrap's 128 + N."""
+    number = -code if code is not None and code < 0 else (
+        code - 128 if code is not None and 128 < code < 160 else None)
+    try:
+        return signal.Signals(number) if number is not None else None
+    except ValueError:
+        return None
+
+
 def _died(what: str, code: int | None, log: Path, limits: Limits) -> str:
-    if code is not None and code < 0:
-        name = signal.Signals(-code).name
+    if _signal_of(code) is not None:
+        name = _signal_of(code).name
         hint = {"SIGKILL": f" (killed: memory above {limits.memory_bytes / GIB:.0f} GB or CPU "
                            f"time above {limits.cpu_seconds} s?)",
                 "SIGXCPU": f" (CPU time above {limits.cpu_seconds} s)",
+                "SIGXFSZ": f" (a file larger than {limits.file_bytes >> 20} MB)",
                 "SIGSEGV": " (a crash inside native code)"}.get(name, "")
         return f"the process running {what} was killed by {name}{hint}"
     tail = _tail(log)
@@ -302,8 +464,28 @@ def _tail(log: Path, chars: int = 300) -> str:
     return " | ".join(lines[-3:])[-chars:]
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)
+def drop_target(limits: Limits) -> tuple[int, int] | None:
+    """Legacy ``--run-as USER`` validation: (uid, gid) of that user when root, else None.
+
+    Every call now runs under a fresh uid when the grader is root, so the named user is no
+    longer used to run student code; this only checks that it exists and can run Python.
+    """
+    if not limits.run_as or os.geteuid() != 0:
+        return None
+    import pwd
+
+    entry = pwd.getpwnam(limits.run_as)
+    probe = subprocess.run([sys.executable, "-I", "-c", "import numpy"], user=entry.pw_uid,
+                           group=entry.pw_gid, extra_groups=[], capture_output=True,
+                           env={"HOME": "/tmp", "PATH": "/usr/bin:/bin"}, cwd="/")
+    if probe.returncode != 0:
+        raise PermissionError(f"user {limits.run_as!r} cannot run {sys.executable}")
+    return entry.pw_uid, entry.pw_gid
+
+
+def can_drop_to(user: str) -> bool:
+    """True when running as root and ``user`` can run this Python (legacy ``--run-as``)."""
+    try:
+        return drop_target(Limits(run_as=user)) is not None
+    except (PermissionError, KeyError):
+        return False
