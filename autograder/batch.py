@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from autograder.sandbox import Limits, drop_target
+from autograder.sandbox import Limits, SandboxError, ensure_isolation
 from autograder.submission import SubmissionError, resolve
 
 FRONT = ["student", "total", "max_total"]
@@ -477,18 +477,24 @@ def _grade_pool(todo: list[tuple[Entry, str]], jobs: int, settings: str, grade_f
 
 
 def _limits(jobs: int, import_timeout, memory_bytes, run_as, say: Callable) -> Limits:
-    """The sandbox limits of every grading; fails once, clearly, on an unusable ``run_as``."""
+    """The sandbox limits of every grading; fails once, clearly, where student code could
+    not be isolated from other students (as root without a fresh uid per grading)."""
     defaults = Limits()
     limits = Limits(threads=threads_per_job(jobs),
                     import_timeout=import_timeout or defaults.import_timeout,
-                    memory_bytes=memory_bytes or defaults.memory_bytes, run_as=run_as)
+                    memory_bytes=memory_bytes or defaults.memory_bytes)
+    try:
+        found = ensure_isolation()
+    except (SandboxError, OSError) as err:
+        raise BatchError(str(err)) from None
     if run_as:
-        try:
-            if drop_target(limits) is None:
-                say(f"warning: not running as root, so student code runs as this user, "
-                    f"not {run_as}")
-        except (PermissionError, KeyError) as err:
-            raise BatchError(f"cannot run student code as {run_as!r}: {err}") from None
+        say(f"note: --run-as {run_as} is no longer needed: as root, every grading runs under "
+            "its own fresh uid")
+    if not found.fresh_uid:
+        say("warning: not running as root, so every student's code runs as this user: one "
+            "student's code could read or change another's files (run as root for a fresh "
+            "uid per grading)")
+    say(f"isolation: {found.summary()}")
     return limits
 
 
@@ -636,8 +642,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--memory-gb", type=float, metavar="GB",
                         help=f"memory cap per child (default {Limits().memory_bytes >> 30} GB)")
     parser.add_argument("--run-as", metavar="USER",
-                        help="when run as root, run student code as this user (e.g. nobody), "
-                             "so it cannot write the gradebook or the feedback")
+                        help="deprecated and ignored: as root every grading runs under its "
+                             "own fresh uid")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

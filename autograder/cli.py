@@ -39,12 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "grade":
         from autograder.grader import grade as run_grade
         from autograder.report import print_table, write_json
+        from autograder.sandbox import SandboxError
         from autograder.submission import SubmissionError
 
         try:
             result = run_grade(args.submission, profile=args.profile,
                                assignment=args.assignment)
-        except SubmissionError as err:
+        except (SubmissionError, SandboxError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         print_table(result)

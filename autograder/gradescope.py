@@ -8,16 +8,16 @@ image, then ``run_autograder`` for every submission, which must leave
 student's code as ``nobody``.
 
 ``SEQLAB_GRADESCOPE_ROOT`` (default ``/autograder``) and ``SEQLAB_PYTHON`` let a test lay
-out a fake Gradescope root and run the real ``run_autograder`` against it;
-``SEQLAB_RUN_AS`` names the unprivileged user (default ``nobody``; empty keeps the current one,
-for machines where ``nobody`` cannot run the grader's Python).
+out a fake Gradescope root and run the real ``run_autograder`` against it. Student code runs
+in the sandbox of :mod:`autograder.isolation` (``setup.sh`` installs bubblewrap; where the
+container allows no namespaces, a fresh uid per call); as root without either, grading is
+refused and ``results.json`` says so as the grader's problem, never as lost points.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -32,7 +32,7 @@ SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, on its Ubuntu image.
 set -euo pipefail
 apt-get update -qq
-apt-get install -y -qq python3 python3-venv python3-pip > /dev/null
+apt-get install -y -qq python3 python3-venv python3-pip bubblewrap util-linux > /dev/null
 python3 -m venv /opt/seqlab
 /opt/seqlab/bin/pip install -q --upgrade pip
 /opt/seqlab/bin/pip install -q -r /autograder/source/requirements.txt
@@ -115,8 +115,7 @@ def run(root: Path, assignment: str | None = None) -> int:
     from autograder.sandbox import Limits
 
     results = root / "results" / "results.json"
-    user = os.environ.get("SEQLAB_RUN_AS", "nobody") or None  # "" keeps the current user
-    limits = Limits(run_as=user if os.geteuid() == 0 else None)
+    limits = Limits()  # as root: a fresh uid per call (autograder.sandbox)
     try:
         result = grade(root / "submission", limits=limits, assignment=assignment)
     except Exception as exc:  # the grader itself failed: say so, never leave no results

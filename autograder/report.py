@@ -29,8 +29,11 @@ def results_json(result: GradeResult) -> dict:
         tests.append(entry)
     output = (f"Score {result.score:g} / {result.max_score:g} ({result.profile} profile). "
               + " ".join(result.notes)).strip()
+    if result.isolation:
+        output += f" Sandbox: {result.isolation}."
     return {"score": result.score, "execution_time": round(result.seconds, 1),
-            "output": output, "tests": tests}
+            "output": output, "tests": tests,
+            "extra_data": {"isolation": result.isolation}}
 
 
 def write_json(result: GradeResult, path: str | Path) -> Path:
@@ -60,5 +63,7 @@ def print_table(result: GradeResult, console: Console | None = None) -> None:
         table.add_row(escape(test.name), points, f"[{style}]{test.status}[/]",
                       escape(test.message))
     console.print(table)
+    if result.isolation:
+        console.print(f"sandbox: {escape(result.isolation)}")
     for note in result.notes:
         console.print(f"note: {escape(note)}")

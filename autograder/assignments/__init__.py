@@ -4,8 +4,8 @@ An assignment module defines ``NAME``, ``FILENAME``, ``FUNCTIONS`` (the contract
 signatures), ``CASES`` and ``RECIPES``, and registers its checks with
 ``autograder.registry.check``. Optional: ``INPUTS`` (the NumPy inputs of ``call`` cases),
 ``worker_references(folder)`` (tasks the trusted worker runs, e.g. real Keras layers),
-``USES_KERAS = False`` (the student child does not import TensorFlow) and
-``FORBIDDEN_MODULES`` (libraries the module must not load; the child lists those it did).
+and ``USES_KERAS = False`` (a NumPy-only module: its child imports no Keras and runs where
+TensorFlow, Keras, JAX and PyTorch cannot be imported at all).
 """
 
 from __future__ import annotations

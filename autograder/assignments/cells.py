@@ -22,7 +22,6 @@ from autograder.registry import check, failed, passed
 NAME = "cells"
 FILENAME = "cells.py"
 USES_KERAS = False          # the student's module is NumPy only; the worker runs Keras
-FORBIDDEN_MODULES = ref.FRAMEWORKS
 FUNCTIONS = {
     "lstm_step": [("x_t", None), ("h_prev", None), ("c_prev", None), ("kernel", None),
                   ("recurrent_kernel", None), ("bias", None)],
