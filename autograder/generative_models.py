@@ -62,6 +62,15 @@ BUILDERS = {"char_lm": lambda **kw: (reference_char_lm(**kw),),
             "seq2seq": lambda **kw: reference_seq2seq(**kw)}
 
 
+def save_grader_models(task: dict) -> dict:
+    """Build ``BUILDERS[task["builder"]](**task["build"])`` and save each model as
+    ``out/grader.<i>.keras``, for the child to hand to a student function."""
+    models = BUILDERS[task["builder"]](**task["build"])
+    for number, model in enumerate(models):
+        model.save(f"out/grader.{number}.keras")
+    return {"count": len(models)}
+
+
 def _numpy(value) -> np.ndarray:
     import keras
 
@@ -98,10 +107,10 @@ def seq2seq_greedy(task: dict) -> dict:
 
 # ---------------------------------------------------------------- students' models (worker)
 def _describe(model) -> dict:
-    from autograder.worker import describe_layer
+    from autograder.worker import describe_layer, flat_layers
 
     loss = getattr(model, "loss", None)
-    return {"layers": [describe_layer(layer) for layer in model.layers],
+    return {"layers": [describe_layer(layer) for layer in flat_layers(model)],
             "params": int(model.count_params()), "compiled": bool(model.compiled),
             "loss": type(loss).__name__ if loss is not None and not isinstance(loss, str)
             else loss, "from_logits": bool(getattr(loss, "from_logits", False)),
@@ -230,17 +239,19 @@ def char_lm_train(task: dict) -> dict:
     windows of the training text, then bits per character on the held-out text.
 
     ``task["data"]`` holds ``train_ids`` and ``heldout_ids`` (1-D); windows of
-    ``recipe["window"]`` ids predict the next id at every step.
+    ``recipe["window"]`` ids predict the next id at every step. The student's architecture
+    is trained from the grader's own fresh initialisation, every layer trainable
+    (:func:`autograder.worker.fresh_model`), never from the weights the student left.
     """
     import time
 
     import keras
 
-    from autograder.worker import load
+    from autograder.worker import fresh_model, load
 
     recipe = task["recipe"]
     _seeded(recipe)
-    model = load(task["model"])
+    model = fresh_model(load(task["model"]))
     with np.load(task["data"], allow_pickle=False) as data:
         train, heldout = data["train_ids"], data["heldout_ids"]
     window = int(recipe["window"])
@@ -264,33 +275,53 @@ def char_lm_train(task: dict) -> dict:
             "params": int(model.count_params()), "device": _device()}
 
 
-def _share_weights(trained, models) -> int:
-    """Copy the trained model's weights into ``models`` layer by layer, by name (the three
-    models a student built share their layers, so names match). Returns layers copied."""
+def _share_weights(trained, models, roles=("encoder", "decoder")) -> int:
+    """Copy the trained model's weights into ``models`` layer by layer, by name, looking
+    inside nested models (the three models a student built share their layers, so names
+    match, even when the encoder ``Model`` is called inside the training model). Every
+    layer with weights must receive them: a layer the training model does not have raises
+    (the decoding would otherwise run on untrained weights and look like "does not learn").
+    Returns layers copied."""
+    from autograder.worker import Rule, flat_layers
+
     copied = 0
-    by_name = {layer.name: layer for layer in trained.layers if layer.weights}
-    for model in models:
-        for layer in model.layers:
-            if layer.weights and layer.name in by_name:
-                layer.set_weights(by_name[layer.name].get_weights())
-                copied += 1
+    by_name: dict = {}
+    for layer in flat_layers(trained):
+        if layer.weights:
+            by_name.setdefault(layer.name, []).append(layer)
+    for model, role in zip(models, roles, strict=True):
+        for layer in flat_layers(model):
+            if not layer.weights:
+                continue
+            shapes = [tuple(w.shape) for w in layer.weights]
+            sources = [s for s in by_name.get(layer.name, ())
+                       if [tuple(w.shape) for w in s.weights] == shapes]
+            if len(sources) != 1:
+                raise Rule(f"the {role}'s layer {layer.name!r} ({type(layer).__name__}) is "
+                           "not a layer of the training model, so the trained weights cannot "
+                           "reach it: create each layer once and call it from all three models")
+            layer.set_weights(sources[0].get_weights())
+            copied += 1
     return copied
 
 
 def seq2seq_train(task: dict) -> dict:
     """The grader's recipe for a student's encoder-decoder: Adam with teacher forcing on the
     training pairs, then the grader's own greedy decoding of the test sources with the
-    student's encoder and decoder (given the trained weights). Returns the decoded ids; the
-    parent, which alone has the test targets, scores them."""
+    student's encoder and decoder (given the trained weights). The training model is rebuilt
+    from its config with the grader's own fresh initialisation, every layer trainable
+    (:func:`autograder.worker.fresh_model`). Returns the decoded ids; the parent, which alone
+    has the test targets, scores them."""
     import time
 
     import keras
 
-    from autograder.worker import load
+    from autograder.worker import fresh_model, load
 
     recipe = task["recipe"]
     _seeded(recipe)
-    model, encoder, decoder = (load(path) for path in task["models"])
+    built, encoder, decoder = (load(path) for path in task["models"])
+    model = fresh_model(built)
     with np.load(task["data"], allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
     if "test_target" in arrays:
@@ -315,6 +346,7 @@ def seq2seq_train(task: dict) -> dict:
             "layers_copied": copied, "device": _device()}
 
 
-KINDS = {"char_lm_greedy": char_lm_greedy, "seq2seq_greedy": seq2seq_greedy,
+KINDS = {"save_grader_models": save_grader_models,
+         "char_lm_greedy": char_lm_greedy, "seq2seq_greedy": seq2seq_greedy,
          "char_lm_probe": char_lm_probe, "seq2seq_probe": seq2seq_probe,
          "char_lm_train": char_lm_train, "seq2seq_train": seq2seq_train}

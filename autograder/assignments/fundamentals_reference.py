@@ -277,13 +277,27 @@ def signature_problems(signatures: dict, functions: dict) -> list[str]:
 _COUNTS = {1: "the", 2: "both", 3: "all three", 4: "all four", 5: "all five"}
 
 
+def nothing_implemented(obs, filename: str) -> str | None:
+    """Why a module-wide check earns nothing yet: every function the grader called is still
+    the starter's ``NotImplementedError`` (so the unmodified starter scores 0)."""
+    statuses = [result.status for case_id, result in obs.built.items() if case_id in obs.cases]
+    if statuses and all(status == "not_implemented" for status in statuses):
+        return (f"no function of {filename} is implemented yet: this check counts once one "
+                "of them runs")
+    return None
+
+
 def signature_check(assignment: str, filename: str, functions: dict, points: float) -> None:
-    """Register the check that every contract function exists with its parameters."""
+    """Register the check that every contract function exists with its parameters (worth
+    nothing while no function is implemented)."""
     from autograder.registry import check, failed, passed
 
     @check(f"{filename}: functions with the contract's signatures", points=points,
            assignment=assignment)
     def signatures(obs):
+        waiting = nothing_implemented(obs, filename)
+        if waiting:
+            return failed(waiting)
         problems = signature_problems(obs.signatures, functions)
         if problems:
             return failed("; ".join(problems))
@@ -292,30 +306,25 @@ def signature_check(assignment: str, filename: str, functions: dict, points: flo
         return passed(f"{count} {noun} the contract's parameters and defaults")
 
 
-FRAMEWORKS = ("tensorflow", "keras", "torch", "jax", "autograd")
-"""Libraries a NumPy-only module must not load (they would do the work, or the gradients)."""
-
-
-def framework_problem(built: dict, filename: str) -> str | None:
-    """Why the child's ``imports`` task says the module is not NumPy only (None: it is)."""
-    task = built.get("imports")
-    if task is None or not task.ok:
-        return None  # the module did not import at all or crashed: other checks say why
-    loaded = task.data.get("modules", [])
-    if loaded:
-        return (f"{filename} loaded {', '.join(loaded)}: this module must use NumPy only, so "
-                "that you write every step (and every gradient) yourself")
-    return None
-
-
 def numpy_only_check(assignment: str, filename: str, points: float, done_by_hand: str) -> None:
-    """Register the check that the module loaded none of :data:`FRAMEWORKS`."""
-    from autograder.registry import check, failed, passed
+    """Register the check that the module works where no deep-learning framework exists.
+
+    Enforced by the sandbox, not by asking the child (whose word student code can forge):
+    under bubblewrap the child of a NumPy-only assignment runs where TensorFlow, Keras, JAX
+    and PyTorch cannot be imported (:data:`autograder.isolation.FRAMEWORKS` are masked), so a
+    module that imports one fails to import and every check says so. Without bubblewrap
+    nothing enforces it and the check is skipped, saying why.
+    """
+    from autograder.registry import check, failed, passed, skipped
 
     @check(f"{filename}: NumPy only (no TensorFlow, Keras, PyTorch, JAX)", points=points,
            assignment=assignment)
     def numpy_only(obs):
-        problem = framework_problem(obs.built, filename)
-        if problem:
-            return failed(problem)
-        return passed(f"only NumPy: {done_by_hand}")
+        waiting = nothing_implemented(obs, filename)
+        if waiting:
+            return failed(waiting)
+        if obs.isolation.level != "bubblewrap":
+            return skipped("not enforced on this grader (no bubblewrap): TensorFlow, Keras, "
+                           "PyTorch and JAX could be imported here")
+        return passed(f"imported and ran where TensorFlow, Keras, PyTorch and JAX cannot be "
+                      f"imported: {done_by_hand}")
