@@ -126,10 +126,14 @@ def ensure_isolation() -> isolation.Isolation:
 
 def _uid_can_run_python() -> bool:
     uid = identity.allocate_uid()
-    probe = subprocess.run([sys.executable, "-I", "-c", "import numpy"], user=uid, group=uid,
-                           extra_groups=[], capture_output=True,
-                           env={"HOME": "/tmp", "PATH": "/usr/bin:/bin"}, cwd="/")
-    identity.sweep(uid=uid)
+    try:
+        probe = subprocess.run([sys.executable, "-I", "-c", "import numpy"], user=uid,
+                               group=uid, extra_groups=[], capture_output=True,
+                               env={"HOME": "/tmp", "PATH": "/usr/bin:/bin"}, cwd="/")
+    except OSError:  # the interpreter itself cannot be executed by that uid
+        return False
+    finally:
+        identity.sweep(uid=uid)
     return probe.returncode == 0
 
 
