@@ -44,15 +44,116 @@ def _plain(value):
     return str(value)
 
 
+RELOAD_RULE = ("the grader reloads your saved model without running your code, so build it "
+               "from built-in Keras layers only (keras.Input, keras.layers.*, keras.Model or "
+               "keras.Sequential): no Lambda layers, no subclassed layers or models")
+
+
+class Rule(Exception):
+    """A contract rule the student's model breaks; its message is shown as it is."""
+
+
+def unsafe_classes(path: str) -> list[str]:
+    """The classes in a saved ``.keras`` model that a safe reload refuses: ``Lambda`` layers
+    and classes not from Keras itself (subclassed layers and models)."""
+    import zipfile
+
+    found: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            name, module = node.get("class_name"), str(node.get("module") or "")
+            if isinstance(name, str) and isinstance(node.get("config"), dict) and (
+                    name == "Lambda" or (module and not module.startswith("keras"))
+                    or node.get("registered_name") not in (None, name)):
+                found.append(name)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            walk(json.loads(archive.read("config.json")))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return []
+    return sorted(set(found))
+
+
 def load(path: str):
     import keras
 
-    return keras.saving.load_model(path, safe_mode=True, compile=True)
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=True)
+    except Exception:
+        unsafe = unsafe_classes(path)
+        if unsafe:  # the rule in one sentence, not Keras' advice on trusting the file
+            raise Rule(f"it uses {', '.join(unsafe)}; {RELOAD_RULE}") from None
+        raise
+
+
+def flat_layers(model) -> list:
+    """Every layer of ``model``, nested models' layers in place of the models themselves (a
+    ``Bidirectional`` wrapper stays one layer)."""
+    import keras
+
+    found = []
+    for layer in model.layers:
+        found += flat_layers(layer) if isinstance(layer, keras.Model) else [layer]
+    return found
+
+
+def _fresh_config(node, trainable_embeddings: bool, class_name: str | None = None):
+    """A serialized model with every initializer the student chose removed (so each layer
+    class's own default applies) and every layer and nested model trainable, but for
+    ``Embedding`` layers, trainable exactly when ``trainable_embeddings`` says."""
+    if isinstance(node, list):
+        return [_fresh_config(item, trainable_embeddings) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "class_name" in node and isinstance(node.get("config"), dict):
+        fresh = {k: _fresh_config(v, trainable_embeddings) for k, v in node.items()
+                 if k not in ("config", "compile_config")}
+        fresh["config"] = _fresh_config(node["config"], trainable_embeddings,
+                                        node["class_name"])
+        return fresh
+    fresh = {}
+    for key, value in node.items():
+        if class_name is not None and key.endswith("_initializer"):
+            continue  # the class default, not the student's (e.g. Constant(solution))
+        if class_name is not None and key == "trainable":
+            value = trainable_embeddings if class_name == "Embedding" else True
+        fresh[key] = _fresh_config(value, trainable_embeddings)
+    return fresh
+
+
+def fresh_model(model, *, embedding_matrix: np.ndarray | None = None,
+                trainable_embeddings: bool = True):
+    """The grader's own copy of ``model``'s architecture, as the training recipe starts it.
+
+    Rebuilt from its config (built-in layers only, ``safe_mode``) with every weight freshly
+    initialised by the class defaults under the grader's seed (call ``seed_everything``
+    first), never the values or initializers the student's code left: weights trained
+    elsewhere and frozen earn nothing. Every layer is trainable; ``Embedding`` layers are
+    trainable exactly when ``trainable_embeddings`` says, and start from
+    ``embedding_matrix`` where given (every embedding of that shape).
+    """
+    import keras
+
+    config = _fresh_config(keras.saving.serialize_keras_object(model), trainable_embeddings)
+    fresh = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    if embedding_matrix is not None:
+        for layer in flat_layers(fresh):
+            if type(layer).__name__ == "Embedding" and \
+                    tuple(layer.embeddings.shape) == embedding_matrix.shape:
+                layer.set_weights([embedding_matrix.astype("float32")])
+    return fresh
 
 
 def embedding_summary(model, matrix: np.ndarray) -> dict:
     """How the model's embedding compares with ``matrix`` (empty when it has none)."""
-    embeddings = [layer for layer in model.layers if type(layer).__name__ == "Embedding"]
+    embeddings = [layer for layer in flat_layers(model) if type(layer).__name__ == "Embedding"]
     embedding: dict = {}
     if embeddings:
         weights = np.asarray(embeddings[0].get_weights()[0])
@@ -96,7 +197,9 @@ def inspect_model(task: dict) -> dict:
 
 
 def train_model(task: dict) -> dict:
-    """The fixed recipe: seed, recompile with Adam + BCE, fit, predict holdout inputs."""
+    """The fixed recipe: seed, rebuild the student's architecture with fresh weights (see
+    :func:`fresh_model`; the embedding from the given matrix, trainable only if the case's
+    ``trainable_embeddings`` says so), compile with Adam + BCE, fit, predict holdout inputs."""
     import keras
 
     from seqlab.devices import accelerator, placement
@@ -104,10 +207,13 @@ def train_model(task: dict) -> dict:
 
     recipe = task["recipe"]
     seed_everything(int(recipe["seed"]), deterministic=True)
-    model = load(task["model"])
-    built_as = {"params": int(model.count_params()),
-                "embedding": embedding_summary(model, np.load(task["matrix"],
-                                                               allow_pickle=False))}
+    built = load(task["model"])
+    matrix = np.load(task["matrix"], allow_pickle=False)
+    built_as = {"params": int(built.count_params()),
+                "embedding": embedding_summary(built, matrix)}
+    # The grader trains what it scores: the student's architecture, started afresh.
+    model = fresh_model(built, embedding_matrix=matrix,
+                        trainable_embeddings=bool(task.get("trainable_embeddings", False)))
     data = np.load(task["data"], allow_pickle=False)
     if "y_test" in data.files:
         raise RuntimeError("holdout labels must not be sent to the worker")

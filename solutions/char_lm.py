@@ -26,6 +26,11 @@ Training on a long corpus uses the scheme of PyTorch's word_language_model examp
 
 Generation (Karpathy's char-rnn): feed a prime, draw the next character from
 ``softmax(logits / temperature)``, feed it back, and repeat.
+
+Build every model from built-in Keras pieces (``keras.Input``, ``keras.layers``, functional
+``keras.Model`` or ``keras.Sequential``, either API): the grader saves the models your
+functions return and reloads them without running your code, so ``Lambda`` layers and
+subclassed layers or models cannot be graded.
 """
 
 from __future__ import annotations

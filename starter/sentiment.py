@@ -20,6 +20,11 @@ The embedding layer starts from a pretrained matrix (e.g. GloVe, see
 ``input_dim``/``output_dim`` and load the matrix with ``layer.set_weights([matrix])`` once the
 model is built: a ``Constant(matrix)`` initializer would copy the whole matrix into the model's
 saved config.
+
+Build every model from built-in Keras pieces (``keras.Input``, ``keras.layers``, functional
+``keras.Model`` or ``keras.Sequential``, either API): the grader saves the models your
+functions return and reloads them without running your code, so ``Lambda`` layers and
+subclassed layers or models cannot be graded.
 """
 
 from __future__ import annotations
@@ -59,7 +64,9 @@ def build_rnn_classifier(embedding_matrix: np.ndarray, cell: str = "gru", units:
     The embedding turns ids into vectors ``(batch, T, d)``; the recurrent layer (``cell`` is
     ``"rnn"`` for SimpleRNN, ``"gru"`` or ``"lstm"``, with ``units`` = u) reads them and returns
     only its final state ``(batch, u)``; with ``bidirectional=True`` a second layer reads the
-    sequence backwards and the two final states are concatenated, ``(batch, 2u)``. A
+    sequence backwards and the two final states are concatenated, ``(batch, 2u)``
+    (``Bidirectional``, or by hand: a second layer with ``go_backwards=True`` and
+    ``Concatenate``). A
     ``Dense(1, activation="sigmoid")`` turns the state into a probability.
 
     ``embedding_matrix`` is ``(vocab_size, d)``; the embedding starts from it exactly and is

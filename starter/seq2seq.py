@@ -22,6 +22,11 @@ decoder's own most likely character, one step at a time, with the ``encoder`` an
 Id 0 is padding in both vocabularies. Sources are padded at the front (the encoder reads the
 real characters last, so no mask is needed); targets at the back, with the padded
 positions given zero weight in the loss (``seqlab.programs.encode_pairs`` does both).
+
+Build every model from built-in Keras pieces (``keras.Input``, ``keras.layers``, functional
+``keras.Model`` or ``keras.Sequential``, either API): the grader saves the models your
+functions return and reloads them without running your code, so ``Lambda`` layers and
+subclassed layers or models cannot be graded.
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ def build_seq2seq(src_vocab_size: int, tgt_vocab_size: int, embedding_dim: int =
     ``GRU(units, return_sequences=True, return_state=True)``; ``Dense(tgt_vocab_size,
     activation="softmax")``. Keep Keras' default activations and no recurrent dropout (cuDNN).
 
-    Returns ``(model, encoder, decoder)``:
+    Returns ``(model, encoder, decoder)`` (the training model may call the ``encoder``
+    model itself, as a layer):
 
     - ``model``: ``[src (batch, S), tgt_in (batch, L)]`` -> probabilities
       ``(batch, L, tgt_vocab_size)``: the decoder GRU starts from the encoder's state and

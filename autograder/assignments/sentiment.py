@@ -117,6 +117,29 @@ def _classes(model: dict) -> list[str]:
     return [layer["class"] for layer in model["layers"]]
 
 
+def _directions(model: dict) -> str:
+    """How the model reads the sequence: ``"forward"`` (one layer, left to right), ``"both"``
+    (a ``Bidirectional`` wrapper, or by hand as the docstring describes: a forward layer and a
+    ``go_backwards=True`` one, their final states joined by ``Concatenate``) or a phrase
+    saying what it does instead."""
+    wrapped = [lay for lay in model["layers"] if lay["class"] == "Bidirectional"]
+    plain = [lay for lay in model["layers"] if lay["class"] in ("SimpleRNN", "GRU", "LSTM")]
+    if len(wrapped) == 1 and not plain:
+        return "both" if wrapped[0]["config"].get("merge_mode", "concat") == "concat" else \
+            f"a Bidirectional wrapper with merge_mode={wrapped[0]['config'].get('merge_mode')!r}"
+    backwards = sorted(bool(lay["config"].get("go_backwards")) for lay in plain)
+    if wrapped:
+        return f"{len(wrapped)} Bidirectional wrapper(s) and {len(plain)} other recurrent layer(s)"
+    if backwards == [False]:
+        return "forward"
+    if backwards == [True]:
+        return "one layer reading backwards only (go_backwards=True)"
+    if backwards == [False, True]:
+        return "both" if "Concatenate" in _classes(model) else \
+            "a forward and a backward layer whose final states are not concatenated"
+    return f"{len(plain)} recurrent layers"
+
+
 # ---------------------------------------------------------------- checks
 signature_check(NAME, FILENAME, FUNCTIONS, points=4)
 
@@ -158,16 +181,19 @@ def rnn_layer_types(obs):
         want = RNN_CLASSES[kwargs["cell"]]
         layers = _recurrent_layers(model)
         got = [lay["class"] for lay in layers]
-        wrapped = "Bidirectional" in _classes(model)
         call = obs.call(case_id)
         if not layers:
             return failed(f"{call}: expected a {want} layer, got no recurrent layer "
                           f"(layers: {', '.join(_classes(model))})")
         if set(got) != {want}:
             return failed(f"{call}: expected {want}, got {', '.join(got)}")
-        if kwargs["bidirectional"] != wrapped:
-            return failed(f"{call}: expected {'a' if kwargs['bidirectional'] else 'no'} "
-                          f"Bidirectional wrapper, got {'one' if wrapped else 'none'}")
+        directions = _directions(model)
+        if kwargs["bidirectional"] and directions != "both":
+            return failed(f"{call}: expected a second {want} reading the sequence backwards, "
+                          "its final state concatenated with the forward one (Bidirectional, "
+                          f"or go_backwards=True and Concatenate), got {directions}")
+        if not kwargs["bidirectional"] and directions != "forward":
+            return failed(f"{call}: expected one {want} reading left to right, got {directions}")
         units = {lay["config"].get("units") for lay in layers}
         if units != {kwargs["units"]}:
             return failed(f"{call}: expected {kwargs['units']} units, got {sorted(units)}")
