@@ -59,6 +59,7 @@ class Limits:
     threads: int = 2
     network: bool = False
     file_bytes: int = 256 << 20  # RLIMIT_FSIZE: the largest file a child may write
+    disk_bytes: int = 1 << 30  # all it may leave in its out/ and home/ folders together
     processes: int = 4096  # RLIMIT_NPROC under a fresh uid (threads count too)
     run_as: str | None = None  # legacy: as root every call now gets a fresh uid instead
 
@@ -270,7 +271,8 @@ def _run_once(spec, launch, *, log, describe) -> dict[str, TaskResult]:
                  else None)
     reader = _Reader(read_fd, log_read, log, process)
     try:
-        return _follow(reader, {t["id"]: t for t in spec["tasks"]}, limits, describe)
+        return _follow(reader, {t["id"]: t for t in spec["tasks"]}, limits, describe,
+                       writable=(workdir / "out", workdir / "home"))
     finally:
         _end(process, launch["uid"], namespace)
         reader.close()
@@ -352,8 +354,31 @@ class _Reader:
                 os.close(fd)
 
 
-def _follow(reader: _Reader, tasks: dict, limits: Limits, describe) -> dict[str, TaskResult]:
-    """Turn the child's events into results until it exits, hangs or fails to import."""
+MAX_ENTRIES = 100_000  # files and folders a child may leave; more count as a full disk
+
+
+def disk_use(folders, cap: int) -> int:
+    """Bytes in the files below ``folders`` (links not followed), counting stops past ``cap``;
+    more than :data:`MAX_ENTRIES` entries count as ``cap + 1``."""
+    total, stack, seen = 0, [str(f) for f in folders], 0
+    while stack and total <= cap:
+        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                seen += 1
+                if seen > MAX_ENTRIES:
+                    return cap + 1
+                with contextlib.suppress(OSError):
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:  # files, links, FIFOs: what they take in the folder
+                        total += entry.stat(follow_symlinks=False).st_blocks * 512
+    return total
+
+
+def _follow(reader: _Reader, tasks: dict, limits: Limits, describe,
+            writable=()) -> dict[str, TaskResult]:
+    """Turn the child's events into results until it exits, hangs, fails to import or fills
+    its ``writable`` folders past ``limits.disk_bytes``."""
     results: dict[str, TaskResult] = {}
     state = {"current": None, "started": time.monotonic(), "ready": False,
              "deadline": time.monotonic() + limits.import_timeout}
@@ -361,6 +386,10 @@ def _follow(reader: _Reader, tasks: dict, limits: Limits, describe) -> dict[str,
         wait = state["deadline"] - time.monotonic()
         if wait <= 0:
             return _timed_out(results, state, tasks, limits, describe)
+        if writable and time.monotonic() - state.get("disk_checked", 0) > 0.5:
+            state["disk_checked"] = time.monotonic()
+            if disk_use(writable, limits.disk_bytes) > limits.disk_bytes:
+                return _filled_disk(results, state, tasks, limits, describe)
         lines = reader.lines(min(wait, 1.0))
         if lines is None:
             break
@@ -406,6 +435,17 @@ def _on_event(event: dict, state: dict, tasks: dict, results: dict):
             data if isinstance(data, dict) else {}, time.monotonic() - state["started"])
         state.update(current=None, deadline=time.monotonic() + 30)
     return None
+
+
+def _filled_disk(results, state, tasks, limits, describe) -> dict[str, TaskResult]:
+    current = state["current"] or next((t for t in tasks if t not in results), None)
+    if current is None:
+        return results
+    results[current] = TaskResult(
+        current, "crashed", f"{describe(tasks[current])} wrote more than "
+        f"{limits.disk_bytes >> 20} MB to disk (the grader's limit) and was stopped", {},
+        time.monotonic() - state["started"])
+    return results
 
 
 def _timed_out(results, state, tasks, limits, describe) -> dict[str, TaskResult]:

@@ -116,3 +116,24 @@ def test_root_never_runs_student_code_as_root(tmp_path, monkeypatch):
 def test_unmodified_reference_is_graded_as_before(tmp_path):
     result = grade_rnn(write_module(tmp_path / "ref", REFERENCE), functions=("init_params",))
     assert points(result)["init_params: shapes, float64, seeded"] == 5
+
+
+DISK_FILLER = '''
+def _fill():
+    import os
+    os.makedirs("out/fill", exist_ok=True)
+    for number in range(40):  # 40 x 200 MB, each under the file-size cap
+        with open(f"out/fill/{number}.bin", "wb") as handle:
+            for _ in range(25):
+                handle.write(os.urandom(8 << 20))
+_fill()
+'''
+
+
+@pytest.mark.slow
+def test_filling_the_disk_stops_the_call_with_a_clear_message(tmp_path):
+    result = grade_rnn(write_module(tmp_path / "filler", prepend(DISK_FILLER)),
+                       functions=("init_params",), case_timeout=120)
+    message = " ".join(t.message for t in result.tests)
+    assert all(t.points == 0 for t in result.tests)
+    assert "MB to disk" in message, message
