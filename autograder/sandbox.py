@@ -204,7 +204,8 @@ def run_tasks(entry: str, spec: dict, tasks: list[dict], *, workdir: Path, limit
     if uid is not None:  # only this uid (and root) may enter: not another student's uid
         os.chown(workdir, 0, uid, follow_symlinks=False)
         workdir.chmod(0o750)
-        _open_path_to(workdir.parent)
+        if found.level == "uid":  # no mount namespace: it must reach its folder on the host
+            _open_path_to(workdir.parent)
     for name in ("out", "home"):
         _private_folder(workdir / name, uid)
     home = workdir / "home"
