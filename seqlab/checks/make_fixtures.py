@@ -1,0 +1,152 @@
+"""Generate the public checks' fixtures from the reference solutions (teacher's repo only).
+
+    python -m seqlab.checks.make_fixtures            # write seqlab/checks/fixtures/
+    python -m seqlab.checks.make_fixtures --check    # exit 1 if they are out of date
+
+For each assignment it draws a few fixed small inputs (seeded), runs the reference module in
+``solutions/`` on them (or, for the gated cells, real Keras layers) and stores inputs and
+outputs as ``fixtures/<assignment>.npz`` (arrays) and ``.json`` (lists, numbers). This module
+reads ``solutions/``; the student release leaves it out and ships only the fixtures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from seqlab.checks.fixture_data import FIXTURES_DIR
+from seqlab.student import student_module
+
+ASSIGNMENT_ORDER = ("rnn_numpy", "cells", "char_lm", "seq2seq")
+FLOAT_TOLERANCE = 1e-9   # the sync test's tolerance: BLAS may differ in the last bits
+
+
+def reference(name: str):
+    """The reference module ``solutions/<name>.py``."""
+    return student_module(name, "solutions")
+
+
+def _rnn_params(rng: np.random.Generator, q: int, r: int, s: int, radius: float) -> dict:
+    """Random weights, nonzero biases, ``W_hh`` scaled to spectral radius ``radius``."""
+    w_hh = rng.normal(size=(r, r))
+    w_hh *= radius / np.max(np.abs(np.linalg.eigvals(w_hh)))
+    return {"W_hx": rng.normal(0, 0.8, size=(r, q)), "W_hh": w_hh,
+            "b_h": rng.normal(0, 0.2, size=r), "W_y": rng.normal(0, 0.8, size=(s, r)),
+            "b_y": rng.normal(0, 0.2, size=s)}
+
+
+def _put(out: dict, prefix: str, values: dict) -> None:
+    out.update({f"{prefix}.{k}": np.asarray(v) for k, v in values.items()})
+
+
+def rnn_numpy() -> tuple[dict, dict]:
+    """Forward, loss and gradient, clipping and Jacobian fixtures of ``rnn_numpy``."""
+    ref, rng, out = reference("rnn_numpy"), np.random.default_rng(14), {}
+    for case, (q, r, s, batch, steps) in {"forward": (4, 6, 5, 3, 7),
+                                          "forward_one": (2, 3, 2, 1, 1)}.items():
+        params, x = _rnn_params(rng, q, r, s, 1.1), rng.normal(size=(batch, steps, q))
+        h, logits = ref.rnn_forward(params, x)
+        _put(out, f"{case}.params", params)
+        _put(out, case, {"x": x, "h": h, "logits": logits})
+    params, x = _rnn_params(rng, 3, 4, 5, 1.0), rng.normal(size=(2, 6, 3))
+    targets = rng.integers(0, 5, size=(2, 6))
+    loss, grads = ref.rnn_loss_and_grads(params, x, targets)
+    _put(out, "loss.params", params)
+    _put(out, "loss", {"x": x, "targets": targets, "loss": loss})
+    _put(out, "loss.grads", grads)
+    big = {k: v * 2.0 for k, v in _rnn_params(rng, 4, 6, 5, 1.0).items()}
+    for case, grads in (("clip_big", big), ("clip_small", {k: v * 0.01 for k, v in big.items()})):
+        _put(out, f"{case}.grads", grads)
+        _put(out, f"{case}.clipped", ref.clip_by_global_norm(grads, 5.0))
+        out[f"{case}.max_norm"] = np.asarray(5.0)
+    params, x = _rnn_params(rng, 4, 6, 5, 1.6), rng.normal(size=(10, 4)) * 0.5
+    _put(out, "jacobian.params", params)
+    _put(out, "jacobian", {"x": x, "norms": ref.state_jacobian_norms(params, x)})
+    return out, {}
+
+
+BUILDERS = {"rnn_numpy": rnn_numpy}
+
+
+def build(assignment: str) -> tuple[dict[str, np.ndarray], dict]:
+    """``(arrays, json values)`` of one assignment's fixtures, freshly computed."""
+    return BUILDERS[assignment]()
+
+
+def write(folder: Path = FIXTURES_DIR, assignments=None) -> list[Path]:
+    """Write the fixtures of ``assignments`` (all by default) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in assignments or BUILDERS:
+        arrays, values = build(name)
+        if arrays:
+            np.savez_compressed(folder / f"{name}.npz", **arrays)
+            written.append(folder / f"{name}.npz")
+        if values:
+            path = folder / f"{name}.json"
+            path.write_text(json.dumps(values, indent=1, sort_keys=True) + "\n")
+            written.append(path)
+    return written
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape or a.dtype.kind != b.dtype.kind:
+        return False
+    if a.dtype.kind == "f":
+        return bool(np.allclose(a, b, rtol=FLOAT_TOLERANCE, atol=FLOAT_TOLERANCE))
+    return bool(np.array_equal(a, b))
+
+
+def differences(committed: Path, fresh: Path) -> list[str]:
+    """What differs between two fixture folders: one line per file or key."""
+    problems = []
+    for path in sorted(fresh.iterdir()):
+        old = committed / path.name
+        if not old.exists():
+            problems.append(f"{path.name}: missing")
+        elif path.suffix == ".json":
+            if json.loads(old.read_text()) != json.loads(path.read_text()):
+                problems.append(f"{path.name}: values differ")
+        else:
+            with np.load(old) as a, np.load(path) as b:
+                keys = set(a.files) ^ set(b.files)
+                keys |= {k for k in set(a.files) & set(b.files) if not _same(a[k], b[k])}
+            problems += [f"{path.name}: {key} differs" for key in sorted(keys)]
+    stale = {p.name for p in committed.iterdir() if p.suffix in (".npz", ".json")}
+    stale -= {p.name for p in fresh.iterdir()}
+    problems += [f"{name}: no longer generated" for name in sorted(stale)]
+    return problems
+
+
+def out_of_sync(folder: Path = FIXTURES_DIR) -> list[str]:
+    """The differences between ``folder`` and what the reference would generate now."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write(Path(tmp))
+        return differences(folder, Path(tmp))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m seqlab.checks.make_fixtures",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the fixtures are stale")
+    parser.add_argument("--out", type=Path, default=FIXTURES_DIR, help="fixture folder")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = out_of_sync(args.out)
+        for line in problems:
+            print(f"out of date: {line}")
+        print("fixtures are up to date" if not problems else
+              "run `python -m seqlab.checks.make_fixtures` to regenerate them")
+        return 1 if problems else 0
+    for path in write(args.out):
+        print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
