@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-from seqlab.checks.core import REGISTRY, CheckReport, CheckRow, run_check
+from seqlab.checks.core import REGISTRY, RUN_CACHE, CheckReport, CheckRow, run_check
 
 ASSIGNMENTS: dict[str, tuple[str, ...]] = {
     "rnn_numpy": ("init_params", "rnn_forward", "rnn_loss_and_grads", "clip_by_global_norm",
@@ -85,7 +85,11 @@ def check(name: str, module: ModuleType | str | Path | None = None,
         report.rows.append(CheckRow(f"{name} exists", "failed",
                                     f"{report.source} defines no function {name}"))
         return _finish(report, start, show)
-    report.rows.extend(run_check(item, mod) for item in items)
+    RUN_CACHE.clear()
+    try:
+        report.rows.extend(run_check(item, mod) for item in items)
+    finally:
+        RUN_CACHE.clear()
     return _finish(report, start, show)
 
 

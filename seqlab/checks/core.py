@@ -104,6 +104,17 @@ class CheckReport:
         return f"CheckReport({self.function}: {done}/{len(self.rows)} passed)"
 
 
+RUN_CACHE: dict = {}
+"""Values built once per ``check()`` call (e.g. a student's model used by several checks)."""
+
+
+def memo(key, factory: Callable):
+    """``factory()``, computed once per ``check()`` call for ``key`` (failures are not kept)."""
+    if key not in RUN_CACHE:
+        RUN_CACHE[key] = factory()
+    return RUN_CACHE[key]
+
+
 def _alarm_usable() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 

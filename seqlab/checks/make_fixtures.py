@@ -70,7 +70,84 @@ def rnn_numpy() -> tuple[dict, dict]:
     return out, {}
 
 
-BUILDERS = {"rnn_numpy": rnn_numpy}
+def _keras_run(layer_class, weights: list, x: np.ndarray, state: list | None) -> list:
+    """Run a real Keras LSTM/GRU with ``weights`` on ``x (batch, T, d)``: [outputs, *states]."""
+    import keras
+
+    units = weights[1].shape[0]
+    layer = layer_class(units, return_sequences=True, return_state=True)
+    layer.build((None, None, x.shape[-1]))
+    layer.set_weights(weights)
+    initial = None if state is None else [s.astype("float32") for s in state]
+    out = layer(x.astype("float32"), initial_state=initial)
+    return [keras.ops.convert_to_numpy(o).astype(np.float64) for o in out]
+
+
+def cells() -> tuple[dict, dict]:
+    """The gated cells' outputs recorded from keras.layers.LSTM and GRU (no solution code)."""
+    import keras
+
+    rng, out, d, u, batch = np.random.default_rng(2), {}, 3, 4, 2
+    for name, layer_class, blocks in (("lstm", keras.layers.LSTM, 4), ("gru", keras.layers.GRU, 3)):
+        bias_shape = (blocks * u,) if name == "lstm" else (2, blocks * u)
+        weights = [rng.normal(0, 0.6, size=(d, blocks * u)), rng.normal(0, 0.6, size=(u, blocks * u)),
+                   rng.normal(0, 0.3, size=bias_shape)]
+        weights = [w.astype(np.float32).astype(np.float64) for w in weights]
+        named = dict(zip(("kernel", "recurrent_kernel", "bias"), weights, strict=True))
+        x_t = rng.normal(size=(batch, d))
+        state = [rng.normal(0, 0.5, size=(batch, u)) for _ in range(2 if name == "lstm" else 1)]
+        stepped = _keras_run(layer_class, weights, x_t[:, None], state)
+        step = {"x_t": x_t, "h_prev": state[0], "h": stepped[1], **named}
+        if name == "lstm":
+            step.update(c_prev=state[1], c=stepped[2])
+        _put(out, f"{name}_step", step)
+        x = rng.normal(size=(batch, 5, d))
+        run = _keras_run(layer_class, weights, x, None)
+        sequence = {"x": x, "outputs": run[0], **named}
+        if name == "lstm":
+            sequence["c_last"] = run[2]
+        _put(out, f"{name}_sequence", sequence)
+    return out, {}
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def char_lm() -> tuple[dict, dict]:
+    """batchify/get_batch outputs, sampling probabilities, generate's argmax continuation."""
+    from seqlab.checks import char_lm as checks
+
+    ref, rng, out = reference("char_lm"), np.random.default_rng(6), {}
+    for case, (n, batch) in (("batchify", (23, 4)), ("batchify_exact", (8, 2))):
+        data = rng.integers(0, 50, size=n)
+        _put(out, case, {"data": data, "batch_size": batch, "out": ref.batchify(data, batch)})
+    source = ref.batchify(rng.integers(0, 50, size=30), 3)
+    out["get_batch.source"] = source
+    for case, (i, bptt) in (("get_batch_first", (0, 4)), ("get_batch_last", (8, 4))):
+        x, y = ref.get_batch(source, i, bptt)
+        _put(out, case, {"i": i, "bptt": bptt, "x": x, "y": y})
+    logits, temperatures = np.array([2.0, 1.0, 0.5, 0.0, -1.0, 1.5]), np.array([0.5, 1.0, 2.0])
+    small = rng.normal(size=(5, 7))
+    _put(out, "sample", {"logits": logits, "temperatures": temperatures,
+                         "probs": np.stack([_softmax(logits / t) for t in temperatures]),
+                         "small": small, "argmax": np.argmax(small, axis=-1)})
+    greedy = ref.generate(checks.probe_lm(), list(checks.PRIME), checks.LENGTH, 0.0)
+    return out, {"generate_greedy": [int(i) for i in greedy]}
+
+
+def seq2seq() -> tuple[dict, dict]:
+    """greedy_decode's ids on the checks' own small encoder and decoder."""
+    from seqlab.checks import seq2seq as checks
+
+    encoder, decoder = checks.probe_models()
+    ids = reference("seq2seq").greedy_decode(encoder, decoder, checks.probe_source(),
+                                             **checks.DECODE)
+    return {}, {"greedy_decode": [[int(i) for i in row] for row in ids]}
+
+
+BUILDERS = {"rnn_numpy": rnn_numpy, "cells": cells, "char_lm": char_lm, "seq2seq": seq2seq}
 
 
 def build(assignment: str) -> tuple[dict[str, np.ndarray], dict]:
