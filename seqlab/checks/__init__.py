@@ -2,7 +2,7 @@
 
     from seqlab.checks import check
     check("rnn_forward")          # the module the notebook imports: starter/ or $SEQLAB_IMPL
-    check("rnn_forward", module=my_module)   # or a module object, "solutions", a folder
+    check("rnn_forward", module=my_module)   # or a module object, a folder, a .py file
 
 Each check calls the function on fixed small inputs and compares the result with recorded
 fixtures (``seqlab/checks/fixtures/``) or with real Keras layers. It runs in this process,

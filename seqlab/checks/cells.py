@@ -28,8 +28,9 @@ def _step(mod, cell: str):
     batch, u = data["h_prev"].shape
     states = (data["h_prev"].copy(), data["c_prev"].copy()) if cell == "lstm" else (
         data["h_prev"].copy(),)
-    call = (f"{cell}_step(x_t {data['x_t'].shape}, {'h_prev, c_prev' if cell == 'lstm' else 'h_prev'}"
-            f" ({batch}, {u}), kernel {data['kernel'].shape}, ...)")
+    names = "h_prev, c_prev" if cell == "lstm" else "h_prev"
+    call = (f"{cell}_step(x_t {data['x_t'].shape}, {names} ({batch}, {u}), "
+            f"kernel {data['kernel'].shape}, ...)")
     got = getattr(mod, f"{cell}_step")(data["x_t"].copy(), *states, *_weights(data))
     return call, data, got
 

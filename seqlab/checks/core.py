@@ -237,8 +237,12 @@ def expect_close(value, want: np.ndarray, label: str, call: str, atol: float = 1
     if not np.all(np.isfinite(array.astype(np.float64))):
         raise Mismatch(f"{call}: {label} holds NaN or infinite values", preview(want),
                        preview(array))
-    gap = float(np.max(np.abs(array.astype(np.float64) - want))) if want.size else 0.0
+    diff = np.abs(array.astype(np.float64) - want)
+    gap = float(diff.max()) if want.size else 0.0
     if gap > atol:
+        where = np.unravel_index(int(np.argmax(diff)), diff.shape)
+        at = f"{label}[{', '.join(map(str, where))}]" if where else label
         raise Mismatch(f"{call}: {label} differs by up to {gap:.3g} (tolerance {atol:g})"
-                       f"{hint}", f"{label} {preview(want)}", f"{label} {preview(array)}")
+                       f"{hint}", f"{at} = {float(want[where]):.6g}",
+                       f"{at} = {float(array[where]):.6g}")
     return f"max |difference| {gap:.1e}"

@@ -90,8 +90,8 @@ def cells() -> tuple[dict, dict]:
     rng, out, d, u, batch = np.random.default_rng(2), {}, 3, 4, 2
     for name, layer_class, blocks in (("lstm", keras.layers.LSTM, 4), ("gru", keras.layers.GRU, 3)):
         bias_shape = (blocks * u,) if name == "lstm" else (2, blocks * u)
-        weights = [rng.normal(0, 0.6, size=(d, blocks * u)), rng.normal(0, 0.6, size=(u, blocks * u)),
-                   rng.normal(0, 0.3, size=bias_shape)]
+        weights = [rng.normal(0, 0.6, size=(d, blocks * u)),
+                   rng.normal(0, 0.6, size=(u, blocks * u)), rng.normal(0, 0.3, size=bias_shape)]
         weights = [w.astype(np.float32).astype(np.float64) for w in weights]
         named = dict(zip(("kernel", "recurrent_kernel", "bias"), weights, strict=True))
         x_t = rng.normal(size=(batch, d))
