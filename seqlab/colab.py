@@ -151,7 +151,7 @@ def setup(lab: str, profile: str | None = None, drive: bool = True) -> Workspace
         p for p in (str(kit), os.environ.get("PYTHONPATH", "")) if p)
     course = load_course(kit / "course.toml")
     base = _mount_drive(root) if drive else None
-    folder = (base or root) / course.drive_folder
+    folder = (base or root / "work") / course.drive_folder
     copied = copy_missing_modules(kit / "starter", folder)
     _use_code_folder(folder)
     folder.joinpath("models").mkdir(parents=True, exist_ok=True)

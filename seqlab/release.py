@@ -102,7 +102,7 @@ in the setup cell, the one place it is read from.
 
 ## Or on your own machine
 
-With Python 3.10-3.12:
+With Python 3.10-3.13:
 
 ```bash
 git clone {url} && cd {repo_dir}
@@ -147,30 +147,38 @@ submission_*.zip
 """
 
 
-def student_readme(course: Course) -> str:
+def python_versions(pyproject: str) -> str:
+    """``requires-python = ">=3.10,<3.14"`` as ``3.10-3.13`` (as is when not of that form)."""
+    match = re.search(r'(?m)^requires-python\s*=\s*"([^"]*)"', pyproject)
+    spec = match.group(1) if match else ""
+    low, high = re.search(r">=\s*3\.(\d+)", spec), re.search(r"<\s*3\.(\d+)", spec)
+    if low and high:
+        return f"3.{low.group(1)}-3.{int(high.group(1)) - 1}"
+    return spec or "3"
+
+
+def student_readme(course: Course, python: str = "3.10-3.12") -> str:
     repo = course.github_repo
     colab = f"https://colab.research.google.com/github/{repo}" if repo else "Colab"
     repo_dir = Path(course.release_url.rstrip("/")).name.removesuffix(".git") or "seqlab"
     return STUDENT_README.format(name=course.name, url=course.release_url or "(no URL yet)",
                                  branch=course.branch, folder=course.drive_folder, colab=colab,
-                                 repo_dir=repo_dir)
+                                 repo_dir=repo_dir, python=python)
 
 
 def student_requirements(teacher: str) -> str:
     """The teacher's requirements without the test tools, with a Jupyter front end."""
-    out = []
+    out, names = [], set()
     for line in teacher.splitlines():
         name = re.split(r"[<>=!~;\[ ]", line.strip(), maxsplit=1)[0].lower()
         if name in DEV_REQUIREMENTS:
             continue
-        if name == "jupyterlab":
-            continue
-        if line.strip() == "-e .":
-            out += ["# A Jupyter front end, to open the labs locally (`jupyter lab labs/`).",
-                    FRONT_END]
+        names.add(name)
         out.append(line.replace("# Notebooks and tests.", "# Notebooks."))
-    if FRONT_END not in out:
-        out.append(FRONT_END)
+    if "jupyterlab" not in names:
+        at = out.index("-e .") if "-e ." in out else len(out)
+        out[at:at] = ["# A Jupyter front end, to open the labs locally: `jupyter lab labs/`.",
+                      FRONT_END]
     return "\n".join(out) + "\n"
 
 
@@ -249,13 +257,13 @@ def build_release(out: str | Path, course: Course | None = None,
             else:
                 shutil.copy2(root / relative, target)
         _write_course(out / "course.toml", root / "course.toml", course)
-        (out / "README.md").write_text(student_readme(course), encoding="utf-8")
+        pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+        (out / "README.md").write_text(student_readme(course, python_versions(pyproject)),
+                                       encoding="utf-8")
         (out / "requirements.txt").write_text(
             student_requirements((root / "requirements.txt").read_text(encoding="utf-8")),
             encoding="utf-8")
-        (out / "pyproject.toml").write_text(
-            student_pyproject((root / "pyproject.toml").read_text(encoding="utf-8")),
-            encoding="utf-8")
+        (out / "pyproject.toml").write_text(student_pyproject(pyproject), encoding="utf-8")
         (out / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
         (out / MARKER).write_text(json.dumps(
             {"built_from": _commit(root), "release_url": course.release_url,
