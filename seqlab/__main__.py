@@ -40,8 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     commands = {"labs": labs}
     if argv and argv[0] == "release":
-        from seqlab.release import main as release
-
+        try:
+            from seqlab.release import main as release
+        except ImportError:  # the student release leaves the release tool out
+            print("`python -m seqlab release` runs in the teacher's repository, not in a "
+                  "student release.", file=sys.stderr)
+            return 2
         return release(argv[1:])
     if not argv or argv[0] not in commands:
         print(__doc__.strip(), file=sys.stderr)
