@@ -64,9 +64,10 @@ class Workspace:
 def _installed(requirement: str) -> bool:
     name, _, version = requirement.partition("==")
     try:
-        return importlib.metadata.version(name) == version if version else True
+        installed = importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return False
+    return installed == version if version else True
 
 
 def install_command(kit: Path) -> list[str] | None:
