@@ -35,6 +35,11 @@ from seqlab.course import Course, CourseError, apply_course, load_course
 from seqlab.paths import REPO_ROOT
 from seqlab.starter import _find_regions
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 MARKER = ".seqlab-release"
 ALLOW = (
     "labs/[0-9][0-9]_*.ipynb",
@@ -184,15 +189,22 @@ def student_requirements(teacher: str) -> str:
 
 def student_pyproject(teacher: str) -> str:
     """The teacher's ``pyproject.toml`` packaging only ``seqlab`` (there is no autograder)."""
+    # The teacher's package-data table names the grader's files too: the release has its own.
+    teacher = re.sub(r"(?ms)^\[tool\.setuptools\.package-data\]\n.*?(?=^\[|\Z)", "", teacher)
     text, count = re.subn(r"(?m)^packages\s*=\s*\[[^\]]*\]\s*$",
                           'packages = ["seqlab", "seqlab.checks"]\n'
                           'package-data = { "seqlab.checks" = ["fixtures/*"] }', teacher)
     if count != 1:
         raise ReleaseError("pyproject.toml: expected one `packages = [...]` line under "
                            "[tool.setuptools] to rewrite for the release")
-    return re.sub(r'(?m)^description = ".*"$',
+    text = re.sub(r'(?m)^description = ".*"$',
                   'description = "A Keras 3 course kit for sequence models: labs, starter '
                   'modules and public checks."', text)
+    try:  # pip refuses to install the kit from a pyproject.toml that is not valid TOML
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ReleaseError(f"the release's pyproject.toml is not valid TOML: {error}") from None
+    return text
 
 
 # --- building -------------------------------------------------------------------------------
