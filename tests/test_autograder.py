@@ -220,10 +220,13 @@ def test_import_problems_fail_every_check_with_one_clear_message(tmp_path):
 
 @pytest.mark.slow
 def test_constant_output_model_gets_no_accuracy_credit(tmp_path):
+    # The grader retrains every layer from its own initialisation, so freezing a zeroed
+    # output layer no longer makes a model constant; a built-in layer that zeroes the
+    # features does (same parameters as the contract, prediction independent of the review).
     source = _edit(('outputs = keras.layers.Dense(1, activation="sigmoid", name="output")(x)\n'
                     '    model = keras.Model(inputs, outputs, name="cnn_classifier")',
-                    'outputs = keras.layers.Dense(1, activation="sigmoid", name="output", '
-                    'kernel_initializer="zeros", trainable=False)(x)\n'
+                    'x = keras.layers.Rescaling(0.0)(x)\n'
+                    '    outputs = keras.layers.Dense(1, activation="sigmoid", name="output")(x)\n'
                     '    model = keras.Model(inputs, outputs, name="cnn_classifier")'))
     result = grade(_submission(tmp_path, source), functions=("build_cnn_classifier",))
     accuracy = _test(result, "accuracy: Kim CNN")
@@ -236,7 +239,8 @@ def test_missing_assignment_file_scores_zero(tmp_path):
     (folder / "notes.txt").write_text("hello")
     result = grade(folder, assignment="sentiment")
     assert result.score == 0 and result.tests
-    assert all(t.message == "sentiment.py was not submitted" for t in result.tests)
+    counted = [t for t in result.tests if t.status != "skipped"]  # e.g. no GPU here
+    assert counted and all(t.message == "sentiment.py was not submitted" for t in counted)
 
 
 def test_cli_reports_unreadable_submission_without_traceback(tmp_path):
