@@ -68,9 +68,13 @@ def _proc_ids() -> list[int]:
 
 
 def _uid_of(pid: int) -> int | None:
+    """The real uid of a live process; None for one that is gone or a zombie (a zombie has
+    exited: it runs nothing and holds no file open, it only waits to be reaped)."""
     try:
         with open(f"/proc/{pid}/status", "rb") as status:
             for line in status:
+                if line.startswith(b"State:") and line.split()[1] in (b"Z", b"X"):
+                    return None
                 if line.startswith(b"Uid:"):
                     return int(line.split()[1])  # the real uid
     except (OSError, ValueError, IndexError):
@@ -92,8 +96,9 @@ def members(*, uid: int | None = None, namespace: int | None = None) -> list[int
     for pid in _proc_ids():
         if pid == os.getpid():
             continue
-        if (uid is not None and _uid_of(pid) == uid) or (
-                namespace is not None and pid_namespace(pid) == namespace):
+        owner = _uid_of(pid)  # None: gone or a zombie
+        if owner is not None and ((uid is not None and owner == uid) or (
+                namespace is not None and pid_namespace(pid) == namespace)):
             found.append(pid)
     return found
 
