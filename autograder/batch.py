@@ -344,8 +344,14 @@ def row_from_result(student: str, result, *, sha: str, settings: str) -> dict:
     for test in result.tests:
         name = test.name if test.name not in row else f"{test.assignment}/{test.name}"
         row[name] = "" if test.status == "skipped" else float(test.points)
-    row.update(status=GRADED, reason="", seconds=round(result.seconds, 1),
-               content_sha256=sha, settings=settings, graded_at=_now())
+    withheld = [t for t in result.tests if t.status == "grader_error"]
+    # The grader's own failure (e.g. it ran out of memory) in any check: a grader_error row,
+    # graded again on the next run, however the rest of the submission did.
+    reason = (f"{len(withheld)} check(s) withheld, the grader's own problem: "
+              f"{withheld[0].message}" if withheld else "")
+    row.update(status=GRADER_ERROR if withheld else GRADED, reason=reason,
+               seconds=round(result.seconds, 1), content_sha256=sha, settings=settings,
+               graded_at=_now())
     return row
 
 

@@ -81,7 +81,7 @@ def _num(value) -> float:
 def student_markdown(student: str, row: dict, result=None) -> str:
     """The report a student reads: total, a table of tests, notes."""
     lines = [f"# Feedback for {md_text(student)}", ""]
-    if row["status"] != GRADED or result is None:
+    if result is None or (row["status"] != GRADED and not _withheld(result)):
         lines += [f"**Total: {_num(row['total']):g} points.** Grading could not finish: "
                   f"{row.get('reason') or 'unknown reason'}.", "",
                   "Your TA has this message too; fix what it says (or ask your TA) and "
@@ -102,6 +102,10 @@ def student_markdown(student: str, row: dict, result=None) -> str:
         notes.append(f"{len(hidden)} hidden test(s) worth "
                      f"{sum(t.max_points for t in hidden):g} points are included in the total "
                      "but not shown")
+    if _withheld(result):
+        notes.append(f"{len(_withheld(result))} test(s) marked 'grader_error' could not be "
+                     "finished by the grader itself (e.g. it ran out of memory): they cost "
+                     "you nothing and are graded again; this is not about your code")
     if any(t.status == "skipped" for t in result.tests):
         notes.append("'skipped' tests could not apply here (e.g. no GPU) and count for nothing")
     if notes:
@@ -109,9 +113,14 @@ def student_markdown(student: str, row: dict, result=None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _withheld(result) -> list:
+    """Tests the grader could not finish for its own reasons (shown, withheld, regraded)."""
+    return [t for t in result.tests if t.status == "grader_error"]
+
+
 def student_json(row: dict, result=None) -> dict:
     """Gradescope's results.json for this student (also for a grader error, with score 0)."""
-    if row["status"] == GRADED and result is not None:
+    if result is not None and (row["status"] == GRADED or _withheld(result)):
         from autograder.report import results_json
 
         return results_json(result)

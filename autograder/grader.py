@@ -23,12 +23,21 @@ import numpy as np
 import autograder.assignments as assignments_pkg
 from autograder import safeload
 from autograder.isolation import detect as detect_isolation
-from autograder.registry import REGISTRY, Check, Outcome, failed, skipped
+from autograder.registry import REGISTRY, Check, Outcome, failed, grader_error, skipped
 from autograder.sandbox import Limits, TaskResult, run_tasks
 from autograder.signatures import read_signatures
 from autograder.submission import Submission, resolve
 
 BANDS_FILE = Path(__file__).with_name("bands.json")
+# A folder of grading inputs computed ahead of time (the Gradescope bundle's
+# ``grading_inputs/``, built by ``python -m autograder gradescope``): the encoded splits, GloVe
+# rows and assignment data this process would otherwise compute from the data packages. With
+# it the parent never imports pandas or scikit-learn, nor reads the review CSV or GloVe, so
+# it stays small enough for Gradescope's default container. Missing entries are computed.
+INPUTS_ENV = "SEQLAB_GRADING_INPUTS"
+# What the trusted side says when it, not the student's code, could not finish.
+GRADER_PROBLEM = ("This is not about your code, and it costs you no points: tell your TA, "
+                  "who will regrade it (the autograder needs a larger machine).")
 STATUS_WORDS = {
     "not_implemented": "is not implemented yet",
     "missing": "is missing",
@@ -82,8 +91,10 @@ class Observations:
 
     def __init__(self, cases, built, measured, trained, arrays, signatures, labels, bands,
                  recipes, expected, submitted, profile="quick", full_bands=None,
-                 references=None, isolation=None):
+                 references=None, isolation=None, grader_problems=None):
         self.profile, self.full_bands = profile, full_bands or {}
+        # task id -> why the grader's own side (worker, reference, grader models) failed
+        self.grader_problems = grader_problems or {}
         self.isolation = isolation or detect_isolation()  # what the sandbox could enforce
         self.references = references or {}
         self.cases, self.built, self.measured = cases, built, measured
@@ -102,6 +113,105 @@ class CaseFailure(Exception):
     pass
 
 
+def _inputs_dir() -> Path | None:
+    import os
+
+    folder = os.environ.get(INPUTS_ENV)
+    return Path(folder) if folder else None
+
+
+def cached_arrays(name: str, compute) -> dict[str, np.ndarray]:
+    """``compute()`` (a dict of arrays), read from ``$SEQLAB_GRADING_INPUTS/name.npz`` when the
+    folder holds it; written there when the folder is being built (see :func:`precompute`)."""
+    folder = _inputs_dir()
+    path = folder / f"{name}.npz" if folder is not None else None
+    if path is not None and path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    found = compute()
+    if path is not None and _PRECOMPUTING:
+        np.savez_compressed(path, **found)
+    return found
+
+
+_PRECOMPUTING: list[bool] = []  # non-empty while precompute() fills the inputs folder
+
+
+def precompute(folder: Path, assignment: str, *, profile: str = "quick",
+               holdout: Path | None = None) -> list[str]:
+    """Fill ``folder`` with every input grading ``assignment`` in ``profile`` reads from the
+    data packages (and the encoded ``holdout``), so the grader computes none of them."""
+    import os
+
+    spec = assignments_pkg.load_assignment(assignment)
+    folder.mkdir(parents=True, exist_ok=True)
+    old = os.environ.get(INPUTS_ENV)
+    os.environ[INPUTS_ENV] = str(folder)
+    _PRECOMPUTING.append(True)
+    try:
+        needed = {case_id for c in REGISTRY[assignment] for case_id in c.needs}
+        recipes = {spec.CASES[c].recipe for c in needed if spec.CASES[c].recipe}
+        for name in sorted(recipes):
+            if hasattr(spec, "recipe_inputs"):
+                recipe_inputs(spec, name)
+            else:
+                recipe = spec.RECIPES[name]
+                encoded_splits(recipe["dataset"], recipe.get("profile", "quick"))
+        if "matrix_a" in needed:
+            expected_embedding_matrix(spec.MATRIX_WORDS)
+        if profile == "full" and hasattr(spec, "SUBMITTED_MODEL_DATASET"):
+            submitted_model_inputs(spec.SUBMITTED_MODEL_DATASET, None)
+            if holdout is not None:
+                submitted_model_inputs(spec.SUBMITTED_MODEL_DATASET, holdout)
+    finally:
+        _PRECOMPUTING.pop()
+        encoded_splits.cache_clear()
+        if old is None:
+            os.environ.pop(INPUTS_ENV, None)
+        else:
+            os.environ[INPUTS_ENV] = old
+    return sorted(p.name for p in folder.iterdir())
+
+
+def recipe_inputs(spec, name: str) -> tuple[dict, dict]:
+    """``spec.recipe_inputs(name)`` (the worker's arrays, the answers kept here), cached."""
+    def compute():
+        arrays, kept = spec.recipe_inputs(name)
+        return {**arrays, "__kept__": np.array(json.dumps(kept))}
+
+    arrays = cached_arrays(f"recipe-{spec.NAME}-{name}", compute)
+    kept = json.loads(str(arrays.pop("__kept__")))
+    return arrays, kept
+
+
+def submitted_model_inputs(dataset: str, holdout: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(x_test, y_test)`` a submitted model.keras is scored on: the full profile's test split,
+    or a TA's ``holdout`` CSV (:mod:`autograder.holdout`) encoded exactly the same way (the
+    full-profile training split's vocabulary, its length, front padding)."""
+    if holdout is None:
+        def packaged():
+            inputs = encoded_splits(dataset, "full")
+            return {"x_test": inputs["x_test"], "y_test": inputs["y_test"].astype(np.int64)}
+
+        found = cached_arrays(f"submitted-{dataset}-full-test", packaged)
+        return found["x_test"], found["y_test"]
+    digest = hashlib.sha256(Path(holdout).read_bytes()).hexdigest()[:16]
+
+    def compute():  # the texts are read only here: a bundle holds them encoded already
+        from autograder.holdout import read_holdout
+        from seqlab.data import clean_text, load_sentiment
+        from seqlab.text import Vocabulary, encode_texts
+
+        texts, labels = read_holdout(holdout)
+        data = load_sentiment(dataset, profile="full", seed=0)
+        vocab = Vocabulary.build(data.train.texts, max_size=data.vocab_size)
+        return {"x_test": encode_texts([clean_text(t) for t in texts], vocab, data.max_len),
+                "y_test": labels.astype(np.int64)}
+
+    found = cached_arrays(f"holdout-{dataset}-{digest}", compute)
+    return found["x_test"], found["y_test"]
+
+
 def accuracy_inputs(dataset: str, profile: str = "quick"):
     """(matrix, x_train, y_train, x_test, y_test) for an accuracy recipe, built once."""
     inputs = encoded_splits(dataset, profile)
@@ -113,40 +223,58 @@ def accuracy_inputs(dataset: str, profile: str = "quick"):
 def encoded_splits(dataset: str, profile: str = "quick") -> dict[str, np.ndarray]:
     """The seed-0 splits as the labs encode them (vocabulary from train, front padding) and
     the GloVe matrix for that vocabulary: ``matrix``, ``x_/y_`` ``train``, ``val``, ``test``."""
-    from seqlab.data import load_sentiment
-    from seqlab.glove import load_glove
-    from seqlab.text import Vocabulary, encode_texts
+    def compute():
+        from seqlab.data import load_sentiment
+        from seqlab.glove import load_glove
+        from seqlab.text import Vocabulary, encode_texts
 
-    data = load_sentiment(dataset, profile=profile, seed=0)
-    vocab = Vocabulary.build(data.train.texts, max_size=data.vocab_size)
-    found = {"matrix": load_glove().embedding_matrix(vocab, seed=0).matrix}
-    for name, split in (("train", data.train), ("val", data.validation), ("test", data.test)):
-        found[f"x_{name}"] = encode_texts(split.texts, vocab, data.max_len)
-        found[f"y_{name}"] = split.labels.astype("float32" if name != "test" else "int64")
-    return found
+        data = load_sentiment(dataset, profile=profile, seed=0)
+        vocab = Vocabulary.build(data.train.texts, max_size=data.vocab_size)
+        found = {"matrix": load_glove().embedding_matrix(vocab, seed=0).matrix}
+        for name, split in (("train", data.train), ("val", data.validation),
+                            ("test", data.test)):
+            found[f"x_{name}"] = encode_texts(split.texts, vocab, data.max_len)
+            found[f"y_{name}"] = split.labels.astype("float32" if name != "test" else "int64")
+        return found
+
+    return cached_arrays(f"splits-{dataset}-{profile}", compute)
 
 
 def expected_embedding_matrix(words) -> dict:
-    from seqlab.glove import load_glove
-    from seqlab.text import Vocabulary
+    def compute():
+        from seqlab.glove import load_glove
+        from seqlab.text import Vocabulary
 
-    glove = load_glove()
-    vocab = Vocabulary(list(words))
-    known = {i: glove.vector(w) for i, w in enumerate(vocab.itos) if i >= 2 and w in glove}
-    unknown = [i for i in range(1, len(vocab)) if i not in known]
-    return {"shape": (len(vocab), glove.dim), "known": known, "unknown_ids": unknown,
-            "words": vocab.itos}
+        glove = load_glove()
+        vocab = Vocabulary(list(words))
+        known = [i for i, w in enumerate(vocab.itos) if i >= 2 and w in glove]
+        return {"shape": np.array([len(vocab), glove.dim]), "known_ids": np.array(known),
+                "known_vectors": np.array([glove.vector(vocab.itos[i]) for i in known],
+                                          dtype=np.float32).reshape(len(known), glove.dim),
+                "words": np.array(vocab.itos)}
+
+    key = hashlib.sha256(json.dumps(list(words)).encode()).hexdigest()[:12]
+    found = cached_arrays(f"glove-rows-{key}", compute)
+    known = {int(i): v for i, v in zip(found["known_ids"], found["known_vectors"],
+                                       strict=True)}
+    size = int(found["shape"][0])
+    return {"shape": (size, int(found["shape"][1])), "known": known,
+            "unknown_ids": [i for i in range(1, size) if i not in known],
+            "words": [str(w) for w in found["words"]]}
 
 
 def grade(submission_path, *, profile: str = "quick", assignment: str | None = None,
           functions: tuple[str, ...] | None = None, public_only: bool = False,
           limits: Limits | None = None, recipe_seed: int | None = None,
-          case_timeout: float | None = None, workdir: Path | None = None) -> GradeResult:
+          case_timeout: float | None = None, workdir: Path | None = None,
+          holdout: Path | None = None) -> GradeResult:
     """Grade the submission at ``submission_path`` (folder or .zip).
 
     ``functions`` limits grading to the checks of those student functions (``public_only``
     to the quick public ones, as a notebook's ``check()`` does); ``case_timeout`` overrides
-    every check's per-case timeout (seconds).
+    every check's per-case timeout (seconds). ``holdout``: a TA's labelled CSV
+    (:mod:`autograder.holdout`) that scores a submitted model.keras (full profile) in place
+    of the packaged test split.
     """
     start = time.perf_counter()
     limits = limits or Limits()
@@ -169,7 +297,8 @@ def grade(submission_path, *, profile: str = "quick", assignment: str | None = N
             result.tests += grade_assignment(name, submission, root / name, profile=profile,
                                              functions=functions, public_only=public_only,
                                              limits=limits, recipe_seed=recipe_seed,
-                                             case_timeout=case_timeout, timings=result.timings)
+                                             case_timeout=case_timeout, timings=result.timings,
+                                             holdout=holdout)
         if submission.ignored:
             result.notes.append(f"ignored {len(submission.ignored)} other file(s): "
                                 f"{', '.join(submission.ignored[:5])}")
@@ -183,7 +312,8 @@ def grade(submission_path, *, profile: str = "quick", assignment: str | None = N
 def grade_assignment(name: str, submission: Submission, root: Path, *, profile: str,
                      functions=None, public_only=False, limits: Limits,
                      recipe_seed: int | None = None, case_timeout: float | None = None,
-                     timings: dict[str, float] | None = None) -> list[TestResult]:
+                     timings: dict[str, float] | None = None,
+                     holdout: Path | None = None) -> list[TestResult]:
     spec = assignments_pkg.load_assignment(name)
     checks = [c for c in REGISTRY[name] if (functions is None or c.function in functions)
               and (c.public or not public_only)]
@@ -202,7 +332,7 @@ def grade_assignment(name: str, submission: Submission, root: Path, *, profile: 
         timeouts["submitted_model"] = 300.0
     observations, built, measured = observe(spec, submission, root, timeouts, limits=limits,
                                             recipe_seed=recipe_seed, timings=timings,
-                                            profile=profile)
+                                            profile=profile, holdout=holdout)
     if not built["signatures"].ok and built["signatures"].status == "import_error":
         message = built["signatures"].message
         return [_result(c, _unjudged(c, spec, observations, message)) for c in checks]
@@ -211,7 +341,8 @@ def grade_assignment(name: str, submission: Submission, root: Path, *, profile: 
 
 def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float], *,
             limits: Limits, recipe_seed: int | None = None,
-            timings: dict[str, float] | None = None, profile: str = "quick"):
+            timings: dict[str, float] | None = None, profile: str = "quick",
+            holdout: Path | None = None):
     """Build the cases in the child, measure or train them in the worker.
 
     Returns ``(observations, built, measured)``; ``timeouts`` maps case id to seconds and
@@ -241,7 +372,7 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
     for case in cases.values():
         if case.recipe and case.recipe not in labels and hasattr(spec, "recipe_inputs"):
             # The assignment's own data: arrays for the worker, answers kept here.
-            worker_arrays, labels[case.recipe] = spec.recipe_inputs(case.recipe)
+            worker_arrays, labels[case.recipe] = recipe_inputs(spec, case.recipe)
             data_path = inputs_dir / f"{case.recipe}.npz"
             np.savez(data_path, **worker_arrays)
             train_inputs[case.recipe] = data_path
@@ -257,9 +388,13 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
             np.savez(data_path, **{key: inputs[key] for key in kept})
             train_inputs[case.recipe] = data_path
     if score_submitted:  # the student's own trained model, on the full-profile holdout
-        _, _, _, x_test, y_test = accuracy_inputs(spec.SUBMITTED_MODEL_DATASET, "full")
-        labels["submitted_model"] = y_test.astype(np.int64)
+        x_test, y_test = submitted_model_inputs(spec.SUBMITTED_MODEL_DATASET, None)
+        labels["submitted_model"] = y_test
         np.savez(inputs_dir / "submitted_model.npz", x_test=x_test)
+        if holdout is not None:  # the TA's private reviews score it; the report keeps its split
+            x_hidden, labels["submitted_holdout"] = submitted_model_inputs(
+                spec.SUBMITTED_MODEL_DATASET, holdout)
+            np.savez(inputs_dir / "submitted_holdout.npz", x_test=x_hidden)
     for key, matrix in matrices.items():
         np.save(inputs_dir / f"{key}.npy", matrix)
         np.save(child_dir / f"{key}.npy", matrix)
@@ -268,6 +403,7 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
     clock = time.perf_counter()
 
     # 1. The untrusted child calls the student's functions.
+    grader_problems: dict[str, str] = {}
     child_tasks = [{"id": "signatures", "kind": "signatures", "function": "", "timeout": 30}]
     for case in cases.values():
         task = {"id": case.id, "kind": case.kind, "function": case.function,
@@ -292,8 +428,12 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
                 if call.get("rng") is not None:
                     entry["rng"] = {"param": "rng", "seed": call["rng"]}
                 calls.append(entry)
-            task.update(models=grader_models(case, child_dir, root, limits), calls=calls,
-                        output=f"out/{case.id}.npz")
+            try:
+                models = grader_models(case, child_dir, root, limits)
+            except GraderProblem as problem:  # the case is not run; its checks are withheld
+                grader_problems[case.id] = str(problem)
+                continue
+            task.update(models=models, calls=calls, output=f"out/{case.id}.npz")
         else:
             task.update(vocab_words=list(case.vocab_words), output=f"out/{case.id}.npy")
         child_tasks.append(task)
@@ -306,6 +446,11 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
                       child_tasks, workdir=child_dir, limits=limits, log_dir=root,
                       describe=lambda t: cases[t["id"]].call() if t["id"] in cases
                       else "reading the functions", numpy_only=not uses_keras)
+    for case_id, message in grader_problems.items():
+        built[case_id] = TaskResult(case_id, "grader_error", message)
+    for task_id, task in built.items():  # the container ran out of memory during the call
+        if task.status == "grader_error" and task_id not in grader_problems:
+            grader_problems[task_id] = task.message
     # Read from the grader's own copy of the source, never from what the child says.
     signatures = (read_signatures(submission.folder / spec.FILENAME, spec.FUNCTIONS)
                   if built["signatures"].ok else {})
@@ -369,17 +514,28 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
     keys = {task["id"]: _task_key(task, limits.threads) for task in worker_tasks}
     cached = {tid: _WORKER_CACHE[key] for tid, key in keys.items() if key in _WORKER_CACHE}
     worker_tasks = [task for task in worker_tasks if task["id"] not in cached]
+    predictions = []  # the submitted model's, in a worker of their own (see below)
     if score_submitted:
         shutil.copyfile(submission.folder / "model.keras", worker_dir / "submitted.keras")
-        worker_tasks.append({"id": "submitted_model", "kind": "predict",
+        predictions.append({"id": "submitted_model", "kind": "predict",
                              "model": str(worker_dir / "submitted.keras"),
                              "data": str(inputs_dir / "submitted_model.npz"),
                              "timeout": timeouts["submitted_model"]})
+        if holdout is not None:
+            predictions.append({"id": "submitted_holdout", "kind": "predict",
+                                 "model": str(worker_dir / "submitted.keras"),
+                                 "data": str(inputs_dir / "submitted_holdout.npz"),
+                                 "timeout": timeouts["submitted_model"]})
     measured = run_worker(worker_tasks, worker_dir, limits, root) if worker_tasks else {}
+    if predictions:  # a fresh process: after training, the worker holds far more memory
+        measured.update(run_worker(predictions, _fresh(worker_dir), limits, root))
     timings["inspect and train (worker)"] = time.perf_counter() - clock
     for case_id, task in measured.items():
-        if case_id in reference_ids and not task.ok:
-            raise RuntimeError(f"the grader's own reference {case_id} failed: {task.message}")
+        problem = worker_problem(task, limits.worker_memory_bytes or limits.memory_bytes)
+        if problem is not None or (case_id in reference_ids and not task.ok):
+            grader_problems[case_id] = problem or (
+                f"the grader's own reference computation failed ({task.message}). "
+                f"{GRADER_PROBLEM}")
         if task.ok and keys.get(case_id):
             _remember(keys[case_id], task)
         if case_id in cases and cases[case_id].recipe:
@@ -393,15 +549,17 @@ def observe(spec, submission: Submission, root: Path, timeouts: dict[str, float]
         measured={k: v.data for k, v in measured.items() if v.ok},
         trained={k: v.data for k, v in measured.items() if v.ok and k in cases
                  and cases[k].recipe},
-        references={k: measured[k].data for k in reference_ids},
+        references={k: measured[k].data for k in reference_ids if measured[k].ok},
         arrays=arrays, signatures=signatures, labels=labels,
         bands=load_bands().get("quick", {}), recipes=recipes, profile=profile,
         full_bands=load_bands().get("full", {}),
         expected={"matrix": expected_embedding_matrix(spec.MATRIX_WORDS)}
         if "matrix_a" in cases else {},
         submitted={**_submitted_files(submission),
-                   "prediction": measured.get("submitted_model")},
-        isolation=detect_isolation())
+                   "prediction": measured.get("submitted_model"),
+                   **({"holdout_prediction": measured.get("submitted_holdout")}
+                      if holdout is not None else {})},
+        isolation=detect_isolation(), grader_problems=grader_problems)
     return observations, built, measured
 
 
@@ -522,7 +680,10 @@ def grader_models(case, child_dir: Path, root: Path, limits: Limits) -> list[str
                 "build": case.build, "timeout": 120}
         result = run_worker([task], workdir, limits, root)["models"]
         if not result.ok:
-            raise RuntimeError(f"the grader's own {case.builder} models failed: {result.message}")
+            raise GraderProblem(worker_problem(
+                result, limits.worker_memory_bytes or limits.memory_bytes) or (
+                f"the grader could not build its own {case.builder} models "
+                f"({result.message}). {GRADER_PROBLEM}"))
         _GRADER_MODELS[key] = [
             safeload.open_child_file(workdir / "out", f"grader.{i}.keras",
                                      safeload.MAX_MODEL_BYTES)
@@ -536,10 +697,55 @@ def grader_models(case, child_dir: Path, root: Path, limits: Limits) -> list[str
     return names
 
 
+def _fresh(worker_dir: Path) -> Path:
+    """``worker_dir`` again, for a second worker: run_tasks needs its out/ and home/ new."""
+    for folder in ("out", "home"):
+        old = worker_dir / folder
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+    return worker_dir
+
+
+class GraderProblem(RuntimeError):
+    """The grader's own side failed (not the student's code): its checks are withheld."""
+
+
+MEMORY_WORDS = ("MemoryError", "ResourceExhausted", "bad_alloc", "out of memory",
+                "Cannot allocate memory", "OOM")
+
+
+def worker_problem(result: TaskResult, memory_bytes: int | None = None) -> str | None:
+    """Why a trusted worker task failed for the grader's own reasons, or None.
+
+    The worker never runs student code, so a worker that could not start, was killed
+    (SIGKILL: the kernel's OOM killer, or the grading container's memory limit), crashed
+    in native code, or ran out of memory is the grader's problem, never lost points.
+    """
+    if result.ok:
+        return None
+    text = result.message
+    cap = f"; its memory cap is {memory_bytes >> 20} MB" if memory_bytes else ""
+    if result.status == "grader_error":
+        return text
+    if "SIGKILL" in text or any(word in text for word in MEMORY_WORDS):
+        return (f"the grader ran out of memory while measuring this (its trusted worker "
+                f"process was killed or got a MemoryError{cap}). {GRADER_PROBLEM}")
+    if result.status == "import_error":
+        return (f"the grader ran out of memory or could not start its own trusted worker "
+                f"process (it stopped before it was ready{cap}: {text[-160:]}). "
+                f"{GRADER_PROBLEM}")
+    if result.status == "crashed":
+        return (f"the grader's own trusted worker process crashed while measuring this "
+                f"({text[-200:]}). {GRADER_PROBLEM}")
+    return None
+
+
 def run_worker(tasks: list[dict], workdir: Path, limits: Limits, log_dir: Path) -> dict:
-    """Run trusted worker tasks in their own sandbox (its own fresh uid where root)."""
+    """Run trusted worker tasks in their own sandbox (its own fresh uid where root), with
+    ``limits.worker_memory_bytes`` where set (else the child's memory limit)."""
+    memory = limits.worker_memory_bytes or limits.memory_bytes
     return run_tasks("autograder.worker", {}, tasks, workdir=workdir, role="worker",
-                     limits=Limits(memory_bytes=limits.memory_bytes, threads=limits.threads,
+                     limits=Limits(memory_bytes=memory, threads=limits.threads,
                                    cpu_seconds=limits.cpu_seconds), log_dir=log_dir)
 
 
@@ -679,11 +885,17 @@ def _unjudged(check: Check, spec, obs: Observations, message: str) -> Outcome:
     return failed(message)
 
 
+SUBMITTED_CHECKS = ("accuracy: your submitted", "self-reported:")  # read the "predict" tasks
+
+
 def _judge(check: Check, obs: Observations, built, measured) -> Outcome:
     spec = assignments_pkg.load_assignment(check.assignment)
     elsewhere = _not_here(check, spec, obs.profile, obs)
     if elsewhere is not None:
         return elsewhere
+    for case_id in check.needs:  # the grader's own failure first: never counted
+        if case_id in obs.grader_problems:
+            return grader_error(obs.grader_problems[case_id])
     for case_id in check.needs:
         case = obs.cases[case_id]
         problem = _case_problem(case, built[case_id], measured.get(case_id))
@@ -693,14 +905,21 @@ def _judge(check: Check, obs: Observations, built, measured) -> Outcome:
                 obs.arrays.get(case_id) is None:
             return failed(f"{case.call()}: {built[case_id].message}")
     try:
-        return check.judge(obs)
+        outcome = check.judge(obs)
     except Exception as exc:  # a bug in a check must not crash grading
+        references = [k for k in obs.grader_problems if k not in obs.cases]
+        if references:  # it needed a reference value the grader could not compute
+            return grader_error(obs.grader_problems[references[0]])
         return failed(f"the grader could not evaluate this check ({type(exc).__name__}: {exc});"
                       " please tell your TA")
+    predicted = [k for k in ("submitted_model", "submitted_holdout") if k in obs.grader_problems]
+    if outcome.status == "failed" and predicted and check.name.startswith(SUBMITTED_CHECKS):
+        return grader_error(obs.grader_problems[predicted[0]])
+    return outcome
 
 
 def _result(check: Check, outcome: Outcome) -> TestResult:
-    counted = outcome.status != "skipped"
+    counted = outcome.status not in ("skipped", "grader_error")  # both 0 of 0
     return TestResult(
         assignment=check.assignment, name=check.name,
         points=round(check.points * outcome.fraction, 2) if counted else 0.0,

@@ -7,6 +7,14 @@ image, then ``run_autograder`` for every submission, which must leave
 ``run_autograder`` makes the holdout and the grader's files unreadable to others and runs the
 student's code as ``nobody``.
 
+The bundle also holds ``grading_inputs/``: every input the grader would otherwise compute
+from the data packages (encoded splits, GloVe rows, the assignment's data, and with
+``--holdout`` the TA's private reviews, encoded), made when the bundle is built. With them
+the grading process never imports pandas or scikit-learn nor reads the review CSV or GloVe,
+which keeps it small for Gradescope's default container (0.5 vCPU, 768 MB); the child's and
+the worker's memory caps are sized to the container (:func:`container_limits`).
+``run_autograder`` makes ``grading_inputs/`` readable by root only.
+
 ``SEQLAB_GRADESCOPE_ROOT`` (default ``/autograder``) and ``SEQLAB_PYTHON`` let a test lay
 out a fake Gradescope root and run the real ``run_autograder`` against it. Student code runs
 in the sandbox of :mod:`autograder.isolation` (``setup.sh`` installs bubblewrap; where the
@@ -18,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -47,9 +57,15 @@ ROOT="${SEQLAB_GRADESCOPE_ROOT:-/autograder}"
 PYTHON="${SEQLAB_PYTHON:-/opt/seqlab/bin/python}"
 mkdir -p "$ROOT/results"
 chmod 700 "$ROOT/results"
+# Labels and the TA's holdout: for the grader (root) only, never for a sandboxed uid.
+chmod -R go-rwx "$ROOT/source/grading_inputs"
+chmod 700 "$ROOT/source/grading_inputs"
+export SEQLAB_GRADING_INPUTS="$ROOT/source/grading_inputs"
 cd "$ROOT/source"
-"$PYTHON" -m autograder.gradescope run --root "$ROOT"@ASSIGNMENT@
+"$PYTHON" -m autograder.gradescope run --root "$ROOT"@ARGUMENTS@
 """
+INPUTS = "grading_inputs"
+HOLDOUT = "holdout.csv"  # in grading_inputs/
 
 
 def pinned_requirements() -> str:
@@ -71,28 +87,61 @@ def _installed(name: str) -> bool:
     return True
 
 
-def build_bundle(out: str | Path, assignment: str | None = None) -> Path:
+def build_bundle(out: str | Path, assignment: str | None = None, *,
+                 holdout: str | Path | None = None, profile: str | None = None) -> Path:
     """Write the Gradescope autograder zip to ``out``.
 
     With ``assignment`` (e.g. ``"sentiment"``) the bundle grades just that assignment, as
     Gradescope has one autograder per assignment: a submission without its file scores 0
     with "sentiment.py was not submitted". Without, it grades every assignment whose file
-    the submission holds.
+    the submission holds. ``holdout``: a TA's labelled CSV (:mod:`autograder.holdout`),
+    validated, copied in and used to score a submitted model.keras; it implies the full
+    profile (``profile``, default quick, else).
     """
-    from autograder.assignments import ASSIGNMENTS
+    from autograder.assignments import ASSIGNMENTS, load_assignment
+    from autograder.grader import precompute
+    from autograder.holdout import read_holdout
 
     if assignment is not None and assignment not in ASSIGNMENTS:
         raise ValueError(f"unknown assignment {assignment!r}: expected one of "
                          f"{', '.join(ASSIGNMENTS)}")
+    names = [assignment] if assignment else list(ASSIGNMENTS)
+    if holdout is not None:
+        read_holdout(holdout)  # a HoldoutError says what is wrong with it, before anything
+        if not any(hasattr(load_assignment(n), "SUBMITTED_MODEL_DATASET") for n in names):
+            raise ValueError(f"--holdout scores a submitted model.keras, which assignment "
+                             f"{assignment} does not take (sentiment does)")
+        if profile == "quick":
+            raise ValueError("--holdout scores a submitted model.keras, which only the full "
+                             "profile does: leave out --profile quick")
+        profile = "full"
+    profile = profile or "quick"
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     bands = REPO_ROOT / "autograder" / "bands.json"
     if not bands.exists():
         raise FileNotFoundError("autograder/bands.json is missing: run "
                                 "`python -m autograder calibrate` first")
+    arguments = (f" --assignment {assignment}" if assignment else "") + (
+        f" --profile {profile}" if profile != "quick" else "") + (
+        f' --holdout "$SEQLAB_GRADING_INPUTS/{HOLDOUT}"' if holdout is not None else "")
+    staging = Path(tempfile.mkdtemp(prefix="seqlab-bundle-"))
+    try:
+        inputs = staging / INPUTS
+        for name in names:
+            precompute(inputs, name, profile=profile,
+                       holdout=Path(holdout) if holdout is not None else None)
+        if holdout is not None:
+            shutil.copyfile(holdout, inputs / HOLDOUT)
+        _write_bundle(out, arguments, inputs)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _write_bundle(out: Path, arguments: str, inputs: Path) -> None:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bundle:
-        run_script = RUN_AUTOGRADER.replace(
-            "@ASSIGNMENT@", f" --assignment {assignment}" if assignment else "")
+        run_script = RUN_AUTOGRADER.replace("@ARGUMENTS@", arguments)
         for name, text in (("setup.sh", SETUP_SH), ("run_autograder", run_script)):
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
@@ -105,19 +154,51 @@ def build_bundle(out: str | Path, assignment: str | None = None) -> Path:
                 if "__pycache__" in file.parts or file.suffix in (".pyc",):
                     continue
                 bundle.write(file, file.relative_to(REPO_ROOT).as_posix())
-    return out
+        for file in sorted(inputs.iterdir()):
+            bundle.write(file, f"{INPUTS}/{file.name}")
 
 
-def run(root: Path, assignment: str | None = None) -> int:
+def container_limits(limit: int | None = None):
+    """The sandbox limits for this container: the defaults, or, in a container with less
+    memory than a child may take (Gradescope's default is 768 MB), the student child's data
+    cap (``RLIMIT_DATA``) at the container's size, so that a submission that allocates far
+    too much gets its own MemoryError ("ran out of memory") rather than filling the container.
+
+    The cap counts address space (TensorFlow reserves more than it touches), so it cannot be
+    set lower without failing correct submissions; the trusted worker keeps the default cap
+    and, like the child, is what the kernel kills first when the container is full (the
+    grader's ``oom_score_adj`` is lowest): its checks are then withheld as ``grader_error``.
+    """
+    import dataclasses
+    import os
+
+    from autograder.sandbox import Limits, container_memory
+
+    limit = container_memory()[0] if limit is None else limit
+    found = default = Limits()
+    if limit is not None and limit < default.memory_bytes:
+        found = Limits(memory_bytes=limit, worker_memory_bytes=default.memory_bytes)
+    worker = os.environ.get(WORKER_MEMORY_ENV, "").strip()
+    if worker:  # a test (or a TA diagnosing) caps the trusted worker alone
+        found = dataclasses.replace(found, worker_memory_bytes=int(worker) << 20)
+    return found
+
+
+# The trusted worker's own memory cap in MB, for tests of the grader running out of memory.
+WORKER_MEMORY_ENV = "SEQLAB_WORKER_MEMORY_MB"
+
+
+def run(root: Path, assignment: str | None = None, *, profile: str = "quick",
+        holdout: Path | None = None) -> int:
     """Grade ``<root>/submission`` into ``<root>/results/results.json`` (inside Gradescope)."""
     from autograder.grader import grade
     from autograder.report import write_json
-    from autograder.sandbox import Limits
 
     results = root / "results" / "results.json"
-    limits = Limits()  # as root: a fresh uid per call (autograder.sandbox)
+    limits = container_limits()  # as root: a fresh uid per call (autograder.sandbox)
     try:
-        result = grade(root / "submission", limits=limits, assignment=assignment)
+        result = grade(root / "submission", limits=limits, assignment=assignment,
+                       profile=profile, holdout=holdout)
     except Exception as exc:  # the grader itself failed: say so, never leave no results
         payload = {"score": 0, "output": f"The autograder could not run ({type(exc).__name__}:"
                    f" {exc}). Please tell your TA; this is not about your code.", "tests": []}
@@ -133,10 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     runner = sub.add_parser("run")
     runner.add_argument("--root", type=Path, default=Path("/autograder"))
     runner.add_argument("--assignment")
+    runner.add_argument("--profile", choices=["quick", "full"], default="quick")
+    runner.add_argument("--holdout", type=Path)
     add_build_arguments(sub.add_parser("build"))
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.root, args.assignment)
+        return run(args.root, args.assignment, profile=args.profile, holdout=args.holdout)
     return build_cli(args)
 
 
@@ -147,12 +230,28 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assignment", choices=list(ASSIGNMENTS),
                         help="the one assignment this Gradescope autograder grades "
                              "(default: every assignment whose file is submitted)")
+    parser.add_argument("--profile", choices=["quick", "full"],
+                        help="full scores a submitted model.keras (default quick; --holdout "
+                             "implies full)")
+    parser.add_argument("--holdout", type=Path, metavar="FILE",
+                        help="a private CSV (columns text,label; label 0 or 1) that scores a "
+                             "submitted model.keras instead of the packaged test split")
 
 
 def build_cli(args) -> int:
-    out = build_bundle(args.out, args.assignment)
+    import sys
+
+    from autograder.holdout import HoldoutError
+
+    try:
+        out = build_bundle(args.out, args.assignment, holdout=args.holdout,
+                           profile=args.profile)
+    except (HoldoutError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     what = f"assignment {args.assignment}" if args.assignment else "every submitted assignment"
-    print(f"wrote {out} (grades {what}); upload it as the Gradescope autograder")
+    extra = f", model.keras scored on {args.holdout.name}" if args.holdout else ""
+    print(f"wrote {out} (grades {what}{extra}); upload it as the Gradescope autograder")
     return 0
 
 

@@ -22,7 +22,9 @@ VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 class Outcome:
     """A check's verdict: ``fraction`` of its points, a status and a sentence for the student.
 
-    ``status`` is ``"passed"``, ``"partial"``, ``"failed"`` or ``"skipped"`` (not counted).
+    ``status`` is ``"passed"``, ``"partial"``, ``"failed"``, ``"skipped"`` (not counted) or
+    ``"grader_error"`` (the grader's own side failed, e.g. it ran out of memory: withheld,
+    0 of 0, and the whole grading is marked for a regrade).
     """
 
     fraction: float
@@ -42,6 +44,11 @@ def partial(fraction: float, message: str) -> Outcome:
     fraction = min(max(float(fraction), 0.0), 1.0)
     status = "passed" if fraction >= 1.0 else "failed" if fraction <= 0.0 else "partial"
     return Outcome(fraction, status, message)
+
+
+def grader_error(message: str) -> Outcome:
+    """The grader, not the submission, could not finish this check: never lost points."""
+    return Outcome(0.0, "grader_error", message)
 
 
 def skipped(message: str) -> Outcome:
@@ -65,18 +72,26 @@ class Check:
 
 
 REGISTRY: dict[str, list[Check]] = {}
+HIDDEN = ("hidden", "after_published")  # Gradescope shows these to staff (or after publishing)
 
 
 def check(name: str, *, points: float, assignment: str, function: str | None = None,
           visibility: str = "visible", timeout: float = 60.0, needs: tuple[str, ...] = (),
-          public: bool = True) -> Callable:
+          public: bool | None = None) -> Callable:
     """Register the decorated ``judge(obs) -> Outcome`` as a graded check.
 
     ``timeout`` is the wall-clock budget, in seconds, for building each case it needs;
-    ``public`` checks also run from a notebook's ``check("<function>")``.
+    ``public`` checks also run from a notebook's ``check("<function>")``. A hidden check
+    (``visibility`` ``"hidden"`` or ``"after_published"``) is never public: it runs only in
+    ``grade`` and the Gradescope bundle, so neither a notebook's ``check()`` nor the student
+    release shows what it tests. ``public`` defaults to "not hidden".
     """
     if visibility not in VISIBILITIES:
         raise ValueError(f"visibility must be one of {VISIBILITIES}, got {visibility!r}")
+    if public is None:
+        public = visibility not in HIDDEN
+    if public and visibility in HIDDEN:
+        raise ValueError(f"check {name!r} is {visibility}, so it cannot be public")
 
     def register(judge: Callable) -> Callable:
         REGISTRY.setdefault(assignment, []).append(Check(

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from autograder.grader import GradeResult
 
-STYLE = {"passed": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}
+STYLE = {"passed": "green", "partial": "yellow", "failed": "red", "skipped": "dim",
+         "grader_error": "magenta"}
 
 
 def results_json(result: GradeResult) -> dict:
@@ -24,16 +25,27 @@ def results_json(result: GradeResult) -> dict:
                  "output": test.message, "visibility": test.visibility}
         if test.status == "skipped":
             entry["name"] = f"[skipped] {test.name}"
+        elif test.status == "grader_error":  # withheld: 0 of 0, and the output says why
+            entry.update(name=f"[grader error] {test.name}", status="failed",
+                         extra_data={"status": "grader_error"})
         else:
             entry["status"] = "passed" if test.status == "passed" else "failed"
         tests.append(entry)
     output = (f"Score {result.score:g} / {result.max_score:g} ({result.profile} profile). "
               + " ".join(result.notes)).strip()
+    withheld = [t for t in result.tests if t.status == "grader_error"]
+    if withheld:
+        output += (f" {len(withheld)} test(s) could not be finished by the grader itself (it "
+                   "ran out of memory or its own process failed): they are withheld, not "
+                   "counted against you. This is not about your code; tell your TA, who "
+                   "will regrade.")
     if result.isolation:
         output += f" Sandbox: {result.isolation}."
+    extra = {"isolation": result.isolation}
+    if withheld:
+        extra["status"] = "grader_error"
     return {"score": result.score, "execution_time": round(result.seconds, 1),
-            "output": output, "tests": tests,
-            "extra_data": {"isolation": result.isolation}}
+            "output": output, "tests": tests, "extra_data": extra}
 
 
 def write_json(result: GradeResult, path: str | Path) -> Path:
@@ -58,7 +70,8 @@ def print_table(result: GradeResult, console: Console | None = None) -> None:
     table.add_column("reason", overflow="fold")
     for test in result.tests:
         style = STYLE.get(test.status, "")
-        points = "-" if test.status == "skipped" else f"{test.points:g}/{test.max_points:g}"
+        points = ("-" if test.status in ("skipped", "grader_error")
+                  else f"{test.points:g}/{test.max_points:g}")
         # Names and messages can quote student text: printed literally, never as rich markup.
         table.add_row(escape(test.name), points, f"[{style}]{test.status}[/]",
                       escape(test.message))

@@ -62,6 +62,45 @@ class Limits:
     disk_bytes: int = 1 << 30  # all it may leave in its out/ and home/ folders together
     processes: int = 4096  # RLIMIT_NPROC under a fresh uid (threads count too)
     run_as: str | None = None  # legacy: as root every call now gets a fresh uid instead
+    worker_memory_bytes: int | None = None  # the trusted worker's own cap (default: as above)
+
+
+# Which process the kernel's OOM killer takes first when the grading container is full: the
+# student's child, then the trusted worker, never the grader that writes results.
+OOM_SCORE_ADJ = {"student": 1000, "worker": 800}
+
+
+def container_memory() -> tuple[int | None, int | None]:
+    """(limit, OOM kills so far) of the memory cgroup this process is in (cgroup v2 or v1);
+    None where it cannot be read or there is no limit."""
+    limit = kills = None
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None, None
+    for line in lines:
+        _, names, path = line.split(":", 2)
+        if names == "":  # v2
+            base = Path("/sys/fs/cgroup") / path.lstrip("/")
+            limit_file, events, key = base / "memory.max", base / "memory.events", "oom_kill"
+        elif "memory" in names.split(","):
+            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            if not base.is_dir():  # a container's own namespace: its cgroup is the root
+                base = Path("/sys/fs/cgroup/memory")
+            limit_file, events, key = (base / "memory.limit_in_bytes",
+                                       base / "memory.oom_control", "oom_kill")
+        else:
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            text = limit_file.read_text().strip()
+            if text != "max" and int(text) < 1 << 50:
+                limit = int(text)
+        with contextlib.suppress(OSError, ValueError):
+            counts = dict(line.split() for line in events.read_text().splitlines())
+            kills = int(counts[key]) if key in counts else kills
+        if limit is not None or kills is not None:
+            break
+    return limit, kills
 
 
 @dataclass
@@ -101,6 +140,11 @@ def scrubbed_env(home: Path, limits: Limits, extra: dict[str, str] | None = None
         "TF_NUM_INTEROP_THREADS": "1",
         "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}",
         "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        # pyarrow's jemalloc reserves about 1 GB of address space when the data cap
+        # (RLIMIT_DATA) leaves room for it, and then TensorFlow and new threads fail just
+        # above that cap (measured: a 1.5 GB cap failed reading GloVe, 768 MB and 2 GB did
+        # not); the system allocator reserves only what it uses.
+        "ARROW_DEFAULT_MEMORY_POOL": "system",
     }
     for name in ("KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE",
                  "OPENBLAS_L2_SIZE", "LD_LIBRARY_PATH"):
@@ -147,10 +191,13 @@ def can_isolate() -> bool:
     return True
 
 
-def _limit_child(limits: Limits, level: str, uid: int | None):
+def _limit_child(limits: Limits, level: str, uid: int | None, role: str = "student"):
     grader = os.getpid()
 
     def apply() -> None:
+        # raising one's own score needs no privilege
+        with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write(str(OOM_SCORE_ADJ.get(role, 1000)))
         resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -265,18 +312,40 @@ def _run_once(spec, launch, *, log, describe) -> dict[str, TaskResult]:
     process = subprocess.Popen(
         _argv(launch, spec_path), cwd=workdir, env=child_env, stdin=subprocess.DEVNULL,
         stdout=log_write, stderr=log_write, pass_fds=(write_fd,), start_new_session=True,
-        preexec_fn=_limit_child(limits, launch["isolation"].level, launch["uid"]))
+        preexec_fn=_limit_child(limits, launch["isolation"].level, launch["uid"],
+                                launch["role"]))
     os.close(write_fd)
     os.close(log_write)
     namespace = (_namespace_of(process) if launch["isolation"].level == "bubblewrap"
                  else None)
     reader = _Reader(read_fd, log_read, log, process)
+    kills_before = container_memory()[1]
     try:
-        return _follow(reader, {t["id"]: t for t in spec["tasks"]}, limits, describe,
-                       writable=(workdir / "out", workdir / "home"))
+        results = _follow(reader, {t["id"]: t for t in spec["tasks"]}, limits, describe,
+                          writable=(workdir / "out", workdir / "home"))
     finally:
         _end(process, launch["uid"], namespace)
         reader.close()
+    kills_after = container_memory()[1]
+    if kills_before is not None and kills_after is not None and kills_after > kills_before:
+        # The kernel killed a process of the grading container for memory during this call.
+        # The child's own cap (RLIMIT_DATA) turns its own excess into a MemoryError, so a
+        # SIGKILL here means the container as a whole was full: the grader's problem.
+        for task_id, result in results.items():
+            if result.status in ("crashed", "import_error") and "SIGKILL" in result.message:
+                results[task_id] = TaskResult(
+                    task_id, "grader_error",
+                    f"the grading machine ran out of memory while "
+                    f"{describe(spec_task(spec, task_id))} ran (the kernel killed it; the "
+                    "grader's own processes share that memory)."
+                    " This is not about your code, and it costs you no points: tell your TA, "
+                    "who will regrade it (the autograder needs a larger machine).",
+                    result.data, result.seconds)
+    return results
+
+
+def spec_task(spec: dict, task_id: str) -> dict:
+    return next((t for t in spec["tasks"] if t["id"] == task_id), {"id": task_id})
 
 
 def _namespace_of(process: subprocess.Popen) -> int | None:

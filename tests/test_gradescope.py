@@ -46,8 +46,15 @@ def test_unknown_assignment_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_run_autograder_in_a_fake_gradescope_root(bundle, tmp_path):
-    root = tmp_path / "autograder"
+    # As setup.sh installs it: the kit imported from /autograder/source, not from this
+    # checkout (an editable install here, which a sandboxed child or worker cannot see).
+    sys.path.insert(0, str(REPO))
+    from bench.gradescope_container import ROOT, gradescope_python
+
+    root = ROOT
+    shutil.rmtree(root.parent, ignore_errors=True)
     (root / "source").mkdir(parents=True)
+    root.parent.chmod(0o755)
     with zipfile.ZipFile(bundle) as zf:
         zf.extractall(root / "source")
     (root / "submission").mkdir()
@@ -55,7 +62,8 @@ def test_run_autograder_in_a_fake_gradescope_root(bundle, tmp_path):
     (root / "submission" / "results.json").write_text('{"score": 1000}')  # a forged one
     run_autograder = root / "source" / "run_autograder"
     run_autograder.chmod(0o755)
-    env = {**os.environ, "SEQLAB_GRADESCOPE_ROOT": str(root), "SEQLAB_PYTHON": sys.executable}
+    env = {**os.environ, "SEQLAB_GRADESCOPE_ROOT": str(root),
+           "SEQLAB_PYTHON": str(gradescope_python())}
     done = subprocess.run([str(run_autograder)], env=env, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]

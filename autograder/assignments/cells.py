@@ -365,6 +365,6 @@ def gru_sequence_outputs(obs):
 
 @check("gru_sequence: gates update and reset in (0, 1)", points=4, assignment=NAME,
        function="gru_sequence", timeout=CASE_TIMEOUT,
-       needs=("gru_sequence", "gru_sequence_small"))
+       needs=("gru_sequence", "gru_sequence_small"), visibility="after_published")
 def gru_sequence_gates(obs):
     return _gates(obs, "gru_sequence", ("update", "reset"), ("update", "reset"))

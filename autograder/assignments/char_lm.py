@@ -326,7 +326,8 @@ def lm_shapes(obs):
 
 
 @check("build_char_lm: layers and parameter count", points=6, assignment=NAME,
-       function="build_char_lm", timeout=60, needs=("lm_gru", "lm_lstm", "lm_default"))
+       function="build_char_lm", timeout=60, needs=("lm_gru", "lm_lstm", "lm_default"),
+       visibility="after_published")
 def lm_layers(obs):
     for case_id in ("lm_gru", "lm_lstm", "lm_default"):
         info, kwargs = obs.measured[case_id], _kwargs(obs.cases[case_id])
@@ -437,7 +438,7 @@ def generate(obs):
 
 @check("learning: build_char_lm trained on review text (quick recipe), bits per character",
        points=10, assignment=NAME, function="build_char_lm", needs=("acc_lm",), timeout=120,
-       public=False)
+       visibility="after_published")
 def learning(obs):
     band = obs.bands["char_lm_reviews"]
     result = obs.trained["acc_lm"]

@@ -311,7 +311,7 @@ def _grads_check(obs, names: tuple[str, ...], label: str):
 
 @check("rnn_loss_and_grads: gradients of the output layer (W_y, b_y)", points=6,
        assignment=NAME, function="rnn_loss_and_grads", timeout=CASE_TIMEOUT,
-       needs=("loss", "loss_one"))
+       needs=("loss", "loss_one"), visibility="after_published")
 def output_grads(obs):
     return _grads_check(obs, ("W_y", "b_y"), "the gradients of W_y and b_y")
 

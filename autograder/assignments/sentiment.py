@@ -257,7 +257,8 @@ def rnn_embedding(obs):
 
 
 @check("build_rnn_classifier: recurrent layers are cuDNN-eligible", points=5, assignment=NAME,
-       function="build_rnn_classifier", needs=("gru", "lstm", "bigru", "bilstm"))
+       function="build_rnn_classifier", needs=("gru", "lstm", "bigru", "bilstm"),
+       visibility="after_published")
 def rnn_cudnn(obs):
     rules = [("activation", "tanh"), ("recurrent_activation", "sigmoid"),
              ("recurrent_dropout", 0.0), ("unroll", False), ("use_bias", True)]
@@ -428,20 +429,21 @@ def _accuracy(obs, case_id, recipe):
 
 
 @check("accuracy: GRU classifier trained on IMDB (quick recipe)", points=12, assignment=NAME,
-       function="build_rnn_classifier", needs=("acc_gru",), timeout=120, public=False)
+       function="build_rnn_classifier", needs=("acc_gru",), timeout=120,
+       visibility="after_published")
 def gru_accuracy(obs):
     return _accuracy(obs, "acc_gru", "gru_imdb")
 
 
 @check("accuracy: Kim CNN trained on Rotten Tomatoes (quick recipe)", points=8,
        assignment=NAME, function="build_cnn_classifier", needs=("acc_cnn",), timeout=120,
-       public=False)
+       visibility="after_published")
 def cnn_accuracy(obs):
     return _accuracy(obs, "acc_cnn", "cnn_rotten_tomatoes")
 
 
 @check("accuracy: your submitted model.keras on the IMDB holdout (full profile)", points=10,
-       assignment=NAME, public=False)
+       assignment=NAME, visibility="after_published")
 def submitted_model(obs):
     if obs.profile != "full":
         return skipped("a submitted model.keras is scored only with --profile full")
@@ -452,19 +454,23 @@ def submitted_model(obs):
     if band is None:
         return skipped("no full-profile band is calibrated yet: run `python -m autograder "
                        "calibrate --profile full` on a GPU")
-    prediction = obs.submitted.get("prediction")
+    # A TA's private holdout (gradescope --holdout) scores it where given: reviews the
+    # student cannot have trained on. The run report below keeps the packaged split.
+    hidden = "holdout_prediction" in obs.submitted
+    prediction = obs.submitted.get("holdout_prediction" if hidden else "prediction")
     if prediction is None or not prediction.ok:
         why = prediction.message if prediction is not None else "it was not run"
         return failed(f"model.keras could not be loaded or run on token ids (batch, T): {why}")
     probabilities = np.asarray(prediction.data["probabilities"], dtype=np.float64)
-    labels = obs.labels["submitted_model"]
+    labels = obs.labels["submitted_holdout" if hidden else "submitted_model"]
     if probabilities.shape != labels.shape:
         return failed(f"expected one probability per review ({labels.shape[0]}), got "
                       f"output of shape {tuple(prediction.data['shape'])}")
     accuracy = float(((probabilities > 0.5) == labels).mean())
     full, zero = band["full_credit_at"], band["zero_credit_at"]
+    which = "private IMDB reviews held out by your TA" if hidden else "IMDB reviews"
     return partial((accuracy - zero) / (full - zero),
-                   f"holdout accuracy {accuracy:.3f} on {labels.shape[0]:,} IMDB reviews: full "
+                   f"holdout accuracy {accuracy:.3f} on {labels.shape[0]:,} {which}: full "
                    f"credit at {full:.3f} or more, none at {zero:.3f} or less")
 
 

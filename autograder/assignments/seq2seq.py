@@ -182,7 +182,8 @@ def shared_weights(obs):
 
 
 @check("build_seq2seq: GRU encoder-decoder, compiled with sparse categorical cross-entropy",
-       points=4, assignment=NAME, function="build_seq2seq", timeout=60, needs=("s2s",))
+       points=4, assignment=NAME, function="build_seq2seq", timeout=60, needs=("s2s",),
+       visibility="after_published")
 def layers(obs):
     info = obs.measured["s2s"]["model"]
     classes = [layer["class"] for layer in info["layers"]]
@@ -232,7 +233,7 @@ def greedy_decode(obs):
 
 @check("learning: build_seq2seq trained on two-digit additions (quick recipe), exact match",
        points=10, assignment=NAME, function="build_seq2seq", needs=("acc_s2s",),
-       timeout=120, public=False)
+       timeout=120, visibility="after_published")
 def learning(obs):
     band = obs.bands["seq2seq_additions"]
     recipe = obs.recipes["seq2seq_additions"]
