@@ -60,6 +60,9 @@ CASES = {c.id: c for c in (
     _rnn("bilstm", cell="lstm", units=7, bidirectional=True),
     _rnn("gru_trainable", cell="gru", units=12, trainable_embeddings=True),
     _rnn("rnn_defaults"),
+    # Only the hidden check judges these: calls neither the release nor check() makes.
+    _rnn("rnn_bidirectional", cell="rnn", units=3, bidirectional=True),
+    _rnn("lstm_trainable", cell="lstm", units=5, trainable_embeddings=True),
     _cnn("cnn", filter_sizes=[3, 4, 5], num_filters=6, dropout=0.3),
     _cnn("cnn_single", filter_sizes=[2], num_filters=5, dropout=0.5),
     _cnn("cnn_trainable", filter_sizes=[2, 3], num_filters=4, trainable_embeddings=True),
@@ -75,6 +78,7 @@ CASES = {c.id: c for c in (
     Case("full_gru", "build_rnn_classifier", {"cell": "gru", "trainable_embeddings": True},
          matrix="gru_imdb_full", recipe="gru_imdb_full"),
 )}
+HIDDEN_RNN_CASES = ("rnn_bidirectional", "lstm_trainable")
 # The recipe whose calibrated band scores a submitted model.keras (bands.json "full").
 SUBMITTED_MODEL_RECIPE = "gru_imdb_full"
 
@@ -175,7 +179,15 @@ def rnn_outputs(obs):
        function="build_rnn_classifier",
        needs=("rnn", "gru", "lstm", "bigru", "bilstm", "rnn_defaults"))
 def rnn_layer_types(obs):
-    for case_id in ("rnn", "gru", "lstm", "bigru", "bilstm", "rnn_defaults"):
+    problem = _layer_problem(obs, ("rnn", "gru", "lstm", "bigru", "bilstm", "rnn_defaults"))
+    if problem:
+        return problem
+    return passed("SimpleRNN, GRU and LSTM as asked, Bidirectional only when asked")
+
+
+def _layer_problem(obs, case_ids):
+    """The first case whose recurrent layers are not what the call asked for, as a failure."""
+    for case_id in case_ids:
         kwargs = _kwargs(obs.cases[case_id])
         model = obs.model(case_id)
         want = RNN_CLASSES[kwargs["cell"]]
@@ -200,10 +212,10 @@ def rnn_layer_types(obs):
         if any(lay["config"].get("return_sequences") for lay in layers):
             return failed(f"{call}: the recurrent layer returns the whole sequence; a "
                           "many-to-one classifier needs only the final state")
-    return passed("SimpleRNN, GRU and LSTM as asked, Bidirectional only when asked")
+    return None
 
 
-@check("build_rnn_classifier: parameter count", points=8, assignment=NAME,
+@check("build_rnn_classifier: parameter count", points=6, assignment=NAME,
        function="build_rnn_classifier",
        needs=("rnn", "gru", "lstm", "bigru", "bilstm", "rnn_defaults"))
 def rnn_parameter_count(obs):
@@ -217,6 +229,26 @@ def rnn_parameter_count(obs):
                           f"expected {want:,} parameters (embedding + recurrent layer + "
                           f"Dense(1)), got {got:,}")
     return passed("every cell, direction and size has the closed-form parameter count")
+
+
+@check("build_rnn_classifier: further cases (other cells, sizes and directions)", points=2,
+       assignment=NAME, function="build_rnn_classifier", needs=HIDDEN_RNN_CASES,
+       visibility="after_published")
+def rnn_further_cases(obs):
+    problem = _layer_problem(obs, HIDDEN_RNN_CASES)
+    if problem:
+        return problem
+    for case_id in HIDDEN_RNN_CASES:
+        kwargs = _kwargs(obs.cases[case_id])
+        want = rnn_params(kwargs["cell"], kwargs["units"], SMALL_DIM, SMALL_VOCAB,
+                          kwargs["bidirectional"])
+        if obs.model(case_id)["params"] != want:
+            return failed(f"{obs.call(case_id)} with a {SMALL_VOCAB}x{SMALL_DIM} matrix: "
+                          f"expected {want:,} parameters, got {obs.model(case_id)['params']:,}")
+    embedding = _embedding_problem(obs, "lstm_trainable")
+    if embedding:
+        return failed(embedding)
+    return passed("the layers, parameter counts and trainable embedding the calls ask for")
 
 
 def _embedding_problem(obs, case_id) -> str | None:
@@ -257,8 +289,7 @@ def rnn_embedding(obs):
 
 
 @check("build_rnn_classifier: recurrent layers are cuDNN-eligible", points=5, assignment=NAME,
-       function="build_rnn_classifier", needs=("gru", "lstm", "bigru", "bilstm"),
-       visibility="after_published")
+       function="build_rnn_classifier", needs=("gru", "lstm", "bigru", "bilstm"))
 def rnn_cudnn(obs):
     rules = [("activation", "tanh"), ("recurrent_activation", "sigmoid"),
              ("recurrent_dropout", 0.0), ("unroll", False), ("use_bias", True)]
