@@ -175,6 +175,10 @@ def test_a_worker_out_of_memory_withholds_its_checks_and_is_graded_again(tmp_pat
     (tmp_path / "class" / "ada").mkdir(parents=True)
     shutil.copy(REPO / "solutions" / "cells.py", tmp_path / "class" / "ada" / "cells.py")
 
+    import autograder.grader as grader_module
+
+    grader_module._WORKER_CACHE.clear()  # earlier tests' results would spare the worker
+
     def starved(path, **kwargs):
         kwargs["limits"] = replace(kwargs["limits"], worker_memory_bytes=200 << 20)
         return grade(path, **kwargs)
