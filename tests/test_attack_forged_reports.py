@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.attacks import FUNCTIONS, REFERENCE, grade_rnn, prepend, write_module
+from autograder import isolation
+from tests.attacks import (
+    FUNCTIONS,
+    REFERENCE,
+    grade_rnn,
+    messages,
+    points,
+    prepend,
+    write_module,
+)
 
 TASK_IDS = ["signatures", "init_a", "init_b", "init_c", "init_default", "forward",
             "forward_one", "forward_long", "loss", "loss_one", "clip_big", "clip_small",
@@ -171,3 +180,31 @@ def test_a_framework_in_a_numpy_only_module_fails_at_import(tmp_path, how):
     sentence = sentences.pop()
     assert "Traceback" not in sentence and "\n" not in sentence
     assert "rnn_numpy.py" in sentence
+
+
+NESTED_NAMESPACE_ESCAPE = r'''
+import subprocess as _sp, sys as _sys
+_probe = """
+import ctypes, importlib.util
+libc = ctypes.CDLL(None, use_errno=True)
+libc.unshare(0x10000000 | 0x00020000)  # a new user + mount namespace: 'root' in there
+spec = importlib.util.find_spec('keras')
+if spec and spec.submodule_search_locations:
+    libc.umount2(list(spec.submodule_search_locations)[0].encode(), 2)  # unmask keras?
+import keras
+print('IMPORTED', keras.__version__)
+"""
+_out = _sp.run([_sys.executable, "-I", "-c", _probe], capture_output=True, text=True).stdout
+if "IMPORTED" in _out:
+    raise RuntimeError("escaped the mask: " + _out)
+'''
+
+
+@pytest.mark.skipif(isolation.detect().level != "bubblewrap",
+                    reason="the frameworks are masked only inside bubblewrap")
+def test_a_nested_user_namespace_cannot_unmask_the_frameworks(tmp_path):
+    """'root' in a user namespace of its own, the module tries to unmount the mask over
+    Keras; the kernel keeps mounts inherited from the grader's namespace locked."""
+    source = prepend(NESTED_NAMESPACE_ESCAPE)
+    result = grade_rnn(write_module(tmp_path / "nested", source), functions=("init_params",))
+    assert points(result)["init_params: shapes, float64, seeded"] == 5, messages(result)
