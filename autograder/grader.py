@@ -148,6 +148,7 @@ def precompute(folder: Path, assignment: str, *, profile: str = "quick",
     old = os.environ.get(INPUTS_ENV)
     os.environ[INPUTS_ENV] = str(folder)
     _PRECOMPUTING.append(True)
+    encoded_splits.cache_clear()  # results cached before would not be written to folder
     try:
         needed = {case_id for c in REGISTRY[assignment] for case_id in c.needs}
         recipes = {spec.CASES[c].recipe for c in needed if spec.CASES[c].recipe}
