@@ -72,7 +72,7 @@ def detect() -> Isolation:
     root = os.geteuid() == 0
     forced = os.environ.get("SEQLAB_ISOLATION", "")
     bwrap = shutil.which("bwrap")
-    if forced not in ("uid", "none") and bwrap and _bwrap_works(bwrap, root):
+    if forced not in ("uid", "none") and bwrap and _bwrap_works(bwrap):
         return Isolation("bubblewrap", bwrap, fresh_uid=root)
     why = ("bubblewrap is not installed (apt-get install bubblewrap)" if not bwrap
            else "bubblewrap cannot create namespaces here" if forced not in ("uid", "none")
@@ -85,7 +85,7 @@ def detect() -> Isolation:
                                            " what that user can"))
 
 
-def _bwrap_works(bwrap: str, root: bool) -> bool:
+def _bwrap_works(bwrap: str) -> bool:
     command = [bwrap, *_system_binds(), "--unshare-all", "--die-with-parent", "true"]
     try:
         return subprocess.run(command, capture_output=True, timeout=20).returncode == 0

@@ -61,7 +61,6 @@ class Limits:
     file_bytes: int = 256 << 20  # RLIMIT_FSIZE: the largest file a child may write
     disk_bytes: int = 1 << 30  # all it may leave in its out/ and home/ folders together
     processes: int = 4096  # RLIMIT_NPROC under a fresh uid (threads count too)
-    run_as: str | None = None  # legacy: as root every call now gets a fresh uid instead
     worker_memory_bytes: int | None = None  # the trusted worker's own cap (default: as above)
 
 
@@ -180,15 +179,6 @@ def _uid_can_run_python() -> bool:
     finally:
         identity.sweep(uid=uid)
     return probe.returncode == 0
-
-
-def can_isolate() -> bool:
-    """True when student code can run here without root (or under a fresh uid as root)."""
-    try:
-        ensure_isolation()
-    except (SandboxError, identity.IdentityError):
-        return False
-    return True
 
 
 def _limit_child(limits: Limits, level: str, uid: int | None, role: str = "student"):
@@ -577,29 +567,3 @@ def _tail(log: Path, chars: int = 300) -> str:
                                                                                  "WARNING: All"))]
     return " | ".join(lines[-3:])[-chars:]
 
-
-def drop_target(limits: Limits) -> tuple[int, int] | None:
-    """Legacy ``--run-as USER`` validation: (uid, gid) of that user when root, else None.
-
-    Every call now runs under a fresh uid when the grader is root, so the named user is no
-    longer used to run student code; this only checks that it exists and can run Python.
-    """
-    if not limits.run_as or os.geteuid() != 0:
-        return None
-    import pwd
-
-    entry = pwd.getpwnam(limits.run_as)
-    probe = subprocess.run([sys.executable, "-I", "-c", "import numpy"], user=entry.pw_uid,
-                           group=entry.pw_gid, extra_groups=[], capture_output=True,
-                           env={"HOME": "/tmp", "PATH": "/usr/bin:/bin"}, cwd="/")
-    if probe.returncode != 0:
-        raise PermissionError(f"user {limits.run_as!r} cannot run {sys.executable}")
-    return entry.pw_uid, entry.pw_gid
-
-
-def can_drop_to(user: str) -> bool:
-    """True when running as root and ``user`` can run this Python (legacy ``--run-as``)."""
-    try:
-        return drop_target(Limits(run_as=user)) is not None
-    except (PermissionError, KeyError):
-        return False

@@ -23,7 +23,7 @@ import site
 import sys
 from pathlib import Path
 
-from tests.attacks import REPO, RUN_AS, cli, prepend, token, tree, write_module
+from tests.attacks import REPO, cli, prepend, token, tree, write_module
 
 MALLORY = r'''
 import glob, os, pathlib, sys, tempfile, time
@@ -148,7 +148,7 @@ def test_one_student_cannot_read_spoil_or_trap_another(tmp_path):
 
     try:
         done, _ = cli("grade-all", str(klass), "--gradebook", str(gradebook), "--jobs", "2",
-                      "--assignment", "rnn_numpy", "--no-progress", *RUN_AS, timeout=600)
+                      "--assignment", "rnn_numpy", "--no-progress", timeout=600)
     finally:
         probes = [Path(d) / name for d in {*sys.path, *extra} if d
                   for name in (probe + ".pth", "__pycache__/" + probe)]
