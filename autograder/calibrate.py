@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from autograder.assignments import ASSIGNMENTS, load_assignment
-from autograder.grader import BANDS_FILE, observe
+from autograder.bands import BANDS_FILE
+from autograder.metrics import METRICS
+from autograder.observe import observe
 from autograder.sandbox import Limits
 from autograder.submission import resolve
 from seqlab.paths import REPO_ROOT
@@ -34,36 +34,17 @@ from seqlab.paths import REPO_ROOT
 CHANCE_MARGIN = 0.05
 
 
-def _score(spec, obs, case_id: str, case) -> float:
-    """The recipe's metric for one trained case: the assignment's own ``recipe_score``
-    (bits per character, exact match) or, by default, holdout accuracy."""
-    if hasattr(spec, "recipe_score"):
-        return float(spec.recipe_score(obs, case_id))
-    probabilities = np.asarray(obs.trained[case_id]["probabilities"])
-    return float(((probabilities > 0.5) == obs.labels[case.recipe]).mean())
-
-
-def _floor(spec, obs, recipe: str) -> float:
-    """What a model that ignores its input scores: the majority rate (accuracy), nothing
-    (exact match) or a unigram model's bits per character."""
-    metric = spec.RECIPES[recipe].get("metric", "accuracy")
-    labels = obs.labels[recipe]
-    if metric == "bits_per_char":
-        return float(labels["unigram_bits"])
-    if metric == "exact_match":
-        return 0.0
-    return float(max(np.mean(labels), 1 - np.mean(labels)))
-
-
 def reference_accuracies(assignment: str, seeds: list[int], profile: str = "quick"
                          ) -> tuple[dict[str, list[float]], dict[str, float], str]:
-    """The reference's metric for each recipe of ``profile`` and seed, what a model that
-    ignores its input scores on each, and the device the worker trained on."""
+    """The reference's metric for each band of the recipes of ``profile`` and seed (see
+    :meth:`Assignment.band_metrics`), what a model that ignores its input scores on each,
+    and the device the worker trained on."""
     spec = load_assignment(assignment)
     accuracy_cases = {c.id: c for c in spec.CASES.values()
                       if c.recipe and spec.RECIPES[c.recipe].get("profile", "quick") == profile}
     timeout = 180.0 if profile == "quick" else 3600.0
-    found: dict[str, list[float]] = {c.recipe: [] for c in accuracy_cases.values()}
+    found: dict[str, list[float]] = {key: [] for c in accuracy_cases.values()
+                                     for key in spec.band_metrics(c.recipe)}
     chance, device = {}, "none"
     for seed in seeds:
         with tempfile.TemporaryDirectory(prefix="seqlab-calibrate-") as tmp:
@@ -76,45 +57,55 @@ def reference_accuracies(assignment: str, seeds: list[int], profile: str = "quic
                 if case_id not in obs.trained:
                     problem = measured.get(case_id) or built[case_id]
                     raise RuntimeError(f"the reference failed {case_id}: {problem.message}")
-                value = _score(spec, obs, case_id, case)
-                found[case.recipe].append(round(value, 4))
                 trained = obs.trained[case_id]
-                metric = spec.RECIPES[case.recipe].get("metric", "accuracy")
-                print(f"seed {seed} {case.recipe}: {metric} {value:.4f} "
-                      f"({trained['train_seconds']:.1f} s training, "
-                      f"{trained.get('epochs_run', '?')} epochs)", flush=True)
-                chance[case.recipe] = _floor(spec, obs, case.recipe)
+                for key, metric in spec.band_metrics(case.recipe).items():
+                    value = float(spec.recipe_score(obs, case_id, metric))
+                    found[key].append(round(value, 4))
+                    chance[key] = spec.recipe_floor(case.recipe, obs.labels[case.recipe],
+                                                    metric)
+                    print(f"seed {seed} {key}: {metric} {value:.4f} "
+                          f"({trained['train_seconds']:.1f} s training, "
+                          f"{trained.get('epochs_run', '?')} epochs)", flush=True)
                 if "device" in trained:
                     device = " ".join(trained["device"].values())
     return found, chance, device
 
 
 def make_band(recipe: dict, values: list[float], floor: float, margin: float,
-              seeds: list[int]) -> dict:
-    """Full credit a margin beyond the worst reference seed, none at the floor."""
-    metric = recipe.get("metric", "accuracy")
-    margin = recipe.get("margin", margin)
-    if metric == "bits_per_char":  # lower is better
+              seeds: list[int], metric_name: str | None = None, metric=None) -> dict:
+    """Full credit a margin beyond the worst reference seed, none at the floor.
+
+    ``metric_name`` (default the recipe's ``metric``) and its :class:`Metric` say which way
+    is better; the margin is the recipe's ``margins[metric_name]``, else its ``margin``."""
+    metric_name = metric_name or recipe.get("metric", "accuracy")
+    metric = metric or METRICS[metric_name]
+    margin = recipe.get("margins", {}).get(metric_name, recipe.get("margin", margin))
+    if metric.lower_is_better:
         full, zero = round(max(values) + margin, 4), round(floor, 4)
         worst, too_close = max(values), full >= zero
-        why = (f"full credit at the worst reference seed plus {margin} bits per character; "
-               "no credit at a unigram model's bits per character (a model that ignores "
-               "the history)")
+        why = (f"full credit at the worst reference seed plus {margin} {metric.name}; no "
+               f"credit at {metric.floor_words}")
     else:
         full, zero = round(min(values) - margin, 4), round(floor + CHANCE_MARGIN, 4)
         worst, too_close = min(values), full <= zero
-        what = "majority rate" if metric == "accuracy" else "score of a model that ignores " \
-            "its input (0)"
         why = (f"full credit at the worst reference seed minus {margin} (other machines and "
-               f"library versions move the result by about 0.01); no credit at the {what} + "
-               f"{CHANCE_MARGIN}, which a model that ignores its input cannot beat")
+               f"library versions move the result by about 0.01); no credit at the "
+               f"{metric.floor_words} + {CHANCE_MARGIN}, which a model that ignores its "
+               "input cannot beat")
     if too_close:
         raise RuntimeError(f"the reference ({worst:.3f}) is too close to chance "
                            f"({floor:.3f}) to make a band")
-    return {"recipe": recipe, "metric": metric, "seeds": seeds, "accuracies": values,
+    return {"recipe": recipe, "metric": metric_name, "seeds": seeds,
+            "accuracies": values,
             "reference_min": min(values), "reference_max": max(values),
             "full_credit_at": full, "zero_credit_at": zero, "margin": margin,
             "chance": round(floor, 4), "why": why}
+
+
+def _bands_of(spec, values_by_key: dict) -> list[tuple[str, str, str]]:
+    """``(recipe, band key, metric)`` for every band calibrated for ``spec``."""
+    return [(recipe, key, metric) for recipe in spec.RECIPES
+            for key, metric in spec.band_metrics(recipe).items() if key in values_by_key]
 
 
 def calibrate(seeds: list[int], margin: float = 0.03, assignments: list[str] | None = None,
@@ -129,18 +120,19 @@ def calibrate(seeds: list[int], margin: float = 0.03, assignments: list[str] | N
     bands = json.loads(BANDS_FILE.read_text()) if BANDS_FILE.exists() else {}
     section = bands.setdefault(profile, {})
     devices = set()
-    for name, (values_by_recipe, floors, device) in results.items():
+    for name, (values_by_key, floors, device) in results.items():
         spec = load_assignment(name)
         devices.add(device)
-        for recipe, values in values_by_recipe.items():
-            key = recipe
-            if profile == "full" and recipe == getattr(spec, "SUBMITTED_MODEL_RECIPE", None):
-                key = "submitted_model"
+        for recipe, key, metric in _bands_of(spec, values_by_key):
+            band_key = ("submitted_model" if profile == "full"
+                        and recipe == spec.SUBMITTED_MODEL_RECIPE and key == recipe else key)
             try:
-                section[key] = make_band(spec.RECIPES[recipe], values, floors[recipe], margin,
-                                         seeds)
+                section[band_key] = make_band(spec.RECIPES[recipe], values_by_key[key],
+                                              floors[key], margin, seeds, metric,
+                                              spec.metric(metric))
             except RuntimeError as err:
-                raise RuntimeError(f"{recipe}: {err}") from None
+                raise RuntimeError(f"{key}: {err}") from None
+            section[band_key]["made"] = None  # filled below, once timed
     made = {
         "command": (f"python -m autograder calibrate --profile {profile} --seeds "
                     + " ".join(map(str, seeds)) + f" --margin {margin}"
@@ -148,12 +140,9 @@ def calibrate(seeds: list[int], margin: float = 0.03, assignments: list[str] | N
         "machine": {"python": platform.python_version(), "machine": platform.machine(),
                     "device": ", ".join(sorted(devices))},
         "seconds": round(time.perf_counter() - start, 1)}
-    for name, (values_by_recipe, _, _) in results.items():
-        spec = load_assignment(name)
-        for recipe in values_by_recipe:
-            key = "submitted_model" if profile == "full" and recipe == getattr(
-                spec, "SUBMITTED_MODEL_RECIPE", None) else recipe
-            section[key]["made"] = made
+    for band in section.values():
+        if isinstance(band, dict) and "made" in band and band["made"] is None:
+            band["made"] = made
     section.pop("_made", None)
     for stale in ("command", "machine", "seconds"):  # the old top-level record (quick only)
         bands.pop(stale, None)

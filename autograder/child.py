@@ -149,6 +149,7 @@ def main() -> int:
         return 0
     functions = {name: signature_of(getattr(module, name)) for name in spec["functions"]
                  if callable(getattr(module, name, None))}
+    context = _Context(Model, save_array, is_instance, functions)
     emit(event="ready", functions=functions)
     for task in spec["tasks"]:
         emit(event="start", id=task["id"])
@@ -159,7 +160,7 @@ def main() -> int:
             # worker trains from) and any random draws repeat: the same submission graded
             # twice gets the same score.
             reseed(int(task.get("seed", 0)))
-            data = run_task(module, task, Model, save_array, is_instance, functions)
+            data = run_task(module, task, context)
         except _Refused as refusal:
             status, message = refusal.status, str(refusal)
         except BaseException as exc:
@@ -187,72 +188,115 @@ class _Refused(Exception):
         self.status = status
 
 
-def run_task(module, task, Model, save_array, is_instance, functions) -> dict:
+class _Context:
+    """What every task handler may use: the Keras ``Model`` class, ``numpy.save`` and
+    ``isinstance`` as they were before the student's module was imported, and the
+    signatures read after it."""
+
+    def __init__(self, Model, save_array, is_instance, functions):
+        self.Model, self.save_array = Model, save_array
+        self.is_instance, self.functions = is_instance, functions
+
+
+def _arguments(task: dict) -> tuple[list, dict]:
+    args = [np.load(path, allow_pickle=False) for path in task.get("array_args", [])]
+    args += task.get("args", [])
+    kwargs = {k: tuple(v) if isinstance(v, list) else v
+              for k, v in task.get("kwargs", {}).items()}
+    return args, kwargs
+
+
+def _needs_keras(context: _Context) -> None:
+    if context.Model is None:
+        raise _Refused("error", "this assignment builds no Keras models")
+
+
+def _build_model(function, name: str, task: dict, context: _Context) -> dict:
+    _needs_keras(context)
+    args, kwargs = _arguments(task)
+    result = function(*args, **kwargs)
+    if not context.is_instance(result, context.Model):
+        raise _Refused("wrong_type", f"{name} returned {type(result).__name__}, expected "
+                                     "a keras.Model")
+    result.save(task["output"])
+    return {"saved": task["output"]}
+
+
+def _build_models(function, name: str, task: dict, context: _Context) -> dict:
+    """e.g. build_seq2seq -> (model, encoder, decoder), each saved."""
+    _needs_keras(context)
+    args, kwargs = _arguments(task)
+    result = function(*args, **kwargs)
+    outputs = task["outputs"]
+    if not isinstance(result, (tuple, list)) or len(result) != len(outputs):
+        raise _Refused("wrong_type", f"{name} returned {type(result).__name__}, expected "
+                                     f"a tuple of {len(outputs)} keras.Model")
+    for position, (model, path) in enumerate(zip(result, outputs, strict=True)):
+        if not context.is_instance(model, context.Model):
+            raise _Refused("wrong_type", f"{name} returned {type(model).__name__} at "
+                                         f"position {position}, expected a keras.Model")
+        model.save(path)
+    return {"saved": outputs}
+
+
+def _call_with_objects(function, name: str, task: dict, context: _Context) -> dict:
+    """e.g. build_embedding_matrix(vocab, glove) -> a NumPy array."""
+    from seqlab.glove import load_glove
+    from seqlab.text import Vocabulary
+
+    _, kwargs = _arguments(task)
+    result = function(Vocabulary(task["vocab_words"]), load_glove(), **kwargs)
+    array = np.asarray(result)
+    if array.dtype == object:
+        raise _Refused("wrong_type", f"{name} returned {type(result).__name__}, expected "
+                                     "a NumPy array of numbers")
+    context.save_array(task["output"], array, allow_pickle=False)
+    return {"saved": task["output"]}
+
+
+def _call(function, name: str, task: dict, context: _Context) -> dict:
+    """NumPy in, NumPy out: arrays, tuples and dicts of arrays."""
+    _, kwargs = _arguments(task)
+    inputs = [_load_input(item) for item in task.get("inputs", [])]
+    result = function(*inputs, **kwargs, **_generators(task))
+    flat: dict[str, np.ndarray] = {}
+    structure = flatten(result, "r", flat, name)
+    np.savez(task["output"], **flat)
+    return {"structure": structure}
+
+
+def _call_with_models(function, name: str, task: dict, context: _Context) -> dict:
+    """e.g. generate(the grader's model, ...): models the trusted worker saved, first."""
+    import keras
+
+    models = [keras.saving.load_model(path, safe_mode=True, compile=False)
+              for path in task["models"]]
+    results, flat = [], {}
+    for number, call in enumerate(task["calls"]):
+        inputs = [_load_input(item) for item in call.get("inputs", [])]
+        result = function(*models, *inputs, **call.get("kwargs", {}), **_generators(call))
+        results.append(flatten(result, f"c{number}", flat, name))
+    np.savez(task["output"], **flat)
+    return {"structure": {"type": "tuple", "items": results}}
+
+
+# One handler per kind of task (autograder.observe.CHILD_TASKS writes the tasks).
+TASKS = {"build_model": _build_model, "build_models": _build_models,
+         "call_with_objects": _call_with_objects, "call": _call,
+         "call_with_models": _call_with_models}
+
+
+def run_task(module, task, context: _Context) -> dict:
     """Call one student function as the task says and leave its result in a file."""
     if task["kind"] == "signatures":
-        return {"functions": functions}
+        return {"functions": context.functions}
+    if task["kind"] not in TASKS:
+        raise _Refused("error", f"unknown task kind {task['kind']!r}")
     name = task["function"]
     function = getattr(module, name, None)
     if not callable(function):
         raise _Refused("missing", f"{name} is not defined in the module")
-    args = [np.load(path, allow_pickle=False) for path in task.get("array_args", [])]
-    args += task.get("args", [])
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in task.get("kwargs", {}).items()}
-    if task["kind"] == "build_model":
-        if Model is None:
-            raise _Refused("error", "this assignment builds no Keras models")
-        result = function(*args, **kwargs)
-        if not is_instance(result, Model):
-            raise _Refused("wrong_type", f"{name} returned {type(result).__name__}, expected "
-                                         "a keras.Model")
-        result.save(task["output"])
-        return {"saved": task["output"]}
-    if task["kind"] == "call_with_objects":  # e.g. build_embedding_matrix(vocab, glove)
-        from seqlab.glove import load_glove
-        from seqlab.text import Vocabulary
-
-        vocab = Vocabulary(task["vocab_words"])
-        result = function(vocab, load_glove(), **kwargs)
-        array = np.asarray(result)
-        if array.dtype == object:
-            raise _Refused("wrong_type", f"{name} returned {type(result).__name__}, expected "
-                                         "a NumPy array of numbers")
-        save_array(task["output"], array, allow_pickle=False)
-        return {"saved": task["output"]}
-    if task["kind"] == "build_models":  # e.g. build_seq2seq -> (model, encoder, decoder)
-        if Model is None:
-            raise _Refused("error", "this assignment builds no Keras models")
-        result = function(*args, **kwargs)
-        outputs = task["outputs"]
-        if not isinstance(result, (tuple, list)) or len(result) != len(outputs):
-            raise _Refused("wrong_type", f"{name} returned {type(result).__name__}, expected "
-                                         f"a tuple of {len(outputs)} keras.Model")
-        for position, (model, path) in enumerate(zip(result, outputs, strict=True)):
-            if not is_instance(model, Model):
-                raise _Refused("wrong_type", f"{name} returned {type(model).__name__} at "
-                                             f"position {position}, expected a keras.Model")
-            model.save(path)
-        return {"saved": outputs}
-    if task["kind"] == "call":  # NumPy in, NumPy out: arrays, tuples and dicts of arrays
-        inputs = [_load_input(item) for item in task.get("inputs", [])]
-        result = function(*inputs, **kwargs, **_generators(task))
-        flat: dict[str, np.ndarray] = {}
-        structure = flatten(result, "r", flat, name)
-        np.savez(task["output"], **flat)
-        return {"structure": structure}
-    if task["kind"] == "call_with_models":  # e.g. generate(the grader's model, ...)
-        import keras  # the grader's own models, saved by the trusted worker
-
-        models = [keras.saving.load_model(path, safe_mode=True, compile=False)
-                  for path in task["models"]]
-        results, flat = [], {}
-        for number, call in enumerate(task["calls"]):
-            inputs = [_load_input(item) for item in call.get("inputs", [])]
-            result = function(*models, *inputs, **call.get("kwargs", {}), **_generators(call))
-            results.append(flatten(result, f"c{number}", flat, name))
-        np.savez(task["output"], **flat)
-        return {"structure": {"type": "tuple", "items": results}}
-    raise _Refused("error", f"unknown task kind {task['kind']!r}")
+    return TASKS[task["kind"]](function, name, task, context)
 
 
 def _generators(task: dict) -> dict:

@@ -18,7 +18,7 @@ import statistics
 import unicodedata
 from pathlib import Path
 
-from autograder.batch import GRADED, Gradebook, atomic_write
+from autograder.gradebook import GRADED, Gradebook, atomic_write
 
 SLOWEST = 5
 # Stems of the folder's own files (summary.md, histogram.png), and names Windows reserves.
@@ -151,8 +151,9 @@ def pass_rates(folder: Path, students) -> tuple[dict[str, dict], int]:
             continue
         read += 1
         for test in data.get("tests", []):
-            if str(test.get("name", "")).startswith("[skipped]"):
-                continue
+            extra = test.get("extra_data")
+            if isinstance(extra, dict) and extra.get("status") == "skipped":
+                continue  # counted for nobody
             entry = rates.setdefault(test["name"], {"counted": 0, "passed": 0, "partial": 0,
                                                     "points": 0.0, "max": 0.0})
             score, top = _num(test.get("score")), _num(test.get("max_score"))

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from autograder.keras_inspect import Rule, describe_layer, flat_layers, fresh_model, load
+
 
 # ---------------------------------------------------------------- the grader's own models
 def reference_char_lm(vocab_size: int, embedding_dim: int, units: int, seed: int):
@@ -65,13 +67,18 @@ BUILDERS = {"char_lm": lambda **kw: (reference_char_lm(**kw),),
 def save_grader_models(task: dict) -> dict:
     """Build ``BUILDERS[task["builder"]](**task["build"])`` and save each model as
     ``out/grader.<i>.keras``, for the child to hand to a student function."""
-    models = BUILDERS[task["builder"]](**task["build"])
+    from autograder.assignments import worker_modules
+
+    builders = dict(BUILDERS)
+    for module in worker_modules():
+        builders.update(getattr(module, "BUILDERS", {}))
+    models = builders[task["builder"]](**task["build"])
     for number, model in enumerate(models):
         model.save(f"out/grader.{number}.keras")
     return {"count": len(models)}
 
 
-def _numpy(value) -> np.ndarray:
+def to_numpy(value) -> np.ndarray:
     import keras
 
     return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
@@ -85,7 +92,7 @@ def char_lm_greedy(task: dict) -> dict:
     ids = [int(i) for i in task["prime"]]
     out = []
     for _ in range(task["length"]):
-        logits = _numpy(model(np.asarray([ids + out], dtype="int32")))[0, -1]
+        logits = to_numpy(model(np.asarray([ids + out], dtype="int32")))[0, -1]
         out.append(int(np.argmax(logits)))
     return {"ids": out}
 
@@ -95,20 +102,27 @@ def seq2seq_greedy(task: dict) -> dict:
     ``start_id`` (never stopping: the checks cut at each end id themselves)."""
     encoder, decoder = BUILDERS["seq2seq"](**task["build"])
     src = np.asarray(task["src"], dtype="int32")
-    state = _numpy(encoder(src))
-    token = np.full((len(src), 1), task["start_id"], dtype="int32")
-    paths = []
-    for _ in range(task["max_len"]):
-        probs, state = (_numpy(v) for v in decoder([token, state]))
+    return {"paths": greedy_paths(encoder, decoder, src, task["start_id"],
+                                  task["max_len"]).tolist()}
+
+
+def greedy_paths(encoder, decoder, inputs, start_id: int, max_len: int) -> np.ndarray:
+    """``(batch, max_len)`` ids an ``encoder`` (inputs -> state ``(batch, units)``) and a
+    one-step ``decoder`` (``[token (batch, 1), state]`` -> ``[probabilities (batch, 1, V),
+    state]``) emit greedily after ``start_id``, never stopping: callers cut each row at its
+    end id (:func:`autograder.metrics.cut_at_end`). The grader's one greedy decoder."""
+    state = to_numpy(encoder(inputs))
+    token = np.full((len(state), 1), start_id, dtype="int32")
+    steps = []
+    for _ in range(int(max_len)):
+        probs, state = (to_numpy(v) for v in decoder([token, state]))
         token = np.argmax(probs[:, -1], axis=-1).astype("int32")[:, None]
-        paths.append(token[:, 0])
-    return {"paths": np.stack(paths, axis=1).tolist()}
+        steps.append(token[:, 0])
+    return np.stack(steps, axis=1)
 
 
 # ---------------------------------------------------------------- students' models (worker)
-def _describe(model) -> dict:
-    from autograder.worker import describe_layer, flat_layers
-
+def describe_model(model) -> dict:
     loss = getattr(model, "loss", None)
     return {"layers": [describe_layer(layer) for layer in flat_layers(model)],
             "params": int(model.count_params()), "compiled": bool(model.compiled),
@@ -134,10 +148,8 @@ def char_lm_probe(task: dict) -> dict:
     joined windows; ``reset_gap`` compares a call after ``reset_state`` with a fresh one;
     ``no_carry_gap`` is how far a second call is from a fresh one (0 means no carry).
     """
-    from autograder.worker import load
-
     model = load(task["model"])
-    info = _describe(model)
+    info = describe_model(model)
     vocab = int(task["vocab_size"])
     rng = np.random.default_rng(0)
     batch = task.get("batch_size")
@@ -146,12 +158,12 @@ def char_lm_probe(task: dict) -> dict:
         for rows, steps in task["probes"]:
             x = rng.integers(1, vocab, size=(rows, steps)).astype("int32")
             try:
-                y = _numpy(model(x))
+                y = to_numpy(model(x))
             except Exception as exc:
                 probes.append({"batch": rows, "length": steps,
                                "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
                 continue
-            prefix = _numpy(model(x[:, : max(1, steps // 2)]))
+            prefix = to_numpy(model(x[:, : max(1, steps // 2)]))
             probes.append({"batch": rows, "length": steps, "shape": list(y.shape),
                            "finite": bool(np.isfinite(y).all()),
                            "row_sums_one": bool(np.allclose(y.sum(-1), 1.0, atol=1e-4)),
@@ -164,16 +176,16 @@ def char_lm_probe(task: dict) -> dict:
     first = rng.integers(1, vocab, size=(batch, 4)).astype("int32")
     second = rng.integers(1, vocab, size=(batch, 3)).astype("int32")
     _reset(model)
-    _numpy(model(first))
-    carried = _numpy(model(second))
+    to_numpy(model(first))
+    carried = to_numpy(model(second))
     _reset(model)
-    joined = _numpy(model(np.concatenate([first, second], axis=1)))[:, 4:]
+    joined = to_numpy(model(np.concatenate([first, second], axis=1)))[:, 4:]
     _reset(model)
-    fresh = _numpy(model(second))
+    fresh = to_numpy(model(second))
     _reset(model)
-    _numpy(model(first))
+    to_numpy(model(first))
     _reset(model)
-    after_reset = _numpy(model(second))
+    after_reset = to_numpy(model(second))
     info.update({"shape": list(carried.shape), "carry_gap": float(np.max(np.abs(
         carried - joined))) if carried.shape == joined.shape else None,
         "no_carry_gap": float(np.max(np.abs(carried - fresh))),
@@ -184,29 +196,42 @@ def char_lm_probe(task: dict) -> dict:
 
 
 def seq2seq_probe(task: dict) -> dict:
-    """Shapes of the three models and ``step_gap``: the largest difference between the
-    teacher-forced model's probabilities and encoder + decoder run one step at a time on
-    the same target inputs (0 when the three share their weights)."""
-    from autograder.worker import load
+    """:func:`encoder_decoder_probe` of a student's seq2seq models on random sources."""
+    def sources(rows, src_len):
+        return lambda rng: rng.integers(1, task["src_vocab_size"],
+                                        size=(rows, src_len)).astype("int32")
 
-    model, encoder, decoder = (load(path) for path in task["models"])
-    info = {"model": _describe(model), "encoder": _describe(encoder),
-            "decoder": _describe(decoder), "probes": []}
-    rng = np.random.default_rng(1)
-    for rows, src_len, tgt_len in task["probes"]:
-        src = rng.integers(1, task["src_vocab_size"], size=(rows, src_len)).astype("int32")
-        tgt = rng.integers(1, task["tgt_vocab_size"], size=(rows, tgt_len)).astype("int32")
-        probe = {"batch": rows, "src_len": src_len, "tgt_len": tgt_len}
+    probes = [(sources(rows, src_len), {"batch": rows, "src_len": src_len, "tgt_len": tgt_len})
+              for rows, src_len, tgt_len in task["probes"]]
+    return encoder_decoder_probe(task["models"], probes, task["tgt_vocab_size"],
+                                 np.random.default_rng(1))
+
+
+def encoder_decoder_probe(paths: list[str], probes: list, tgt_vocab_size: int, rng) -> dict:
+    """Shapes of a student's ``(model, encoder, decoder)`` and ``step_gap``: the largest
+    difference between the teacher-forced model's probabilities and encoder + decoder run
+    one step at a time on the same target inputs (0 when the three share their weights).
+
+    ``probes``: ``(make_source, info)`` pairs: ``make_source(rng)`` draws the encoder's
+    input batch, ``info`` describes the probe, with ``tgt_len``; the targets are drawn from
+    ``rng`` after each source."""
+    model, encoder, decoder = (load(path) for path in paths)
+    info = {"model": describe_model(model), "encoder": describe_model(encoder),
+            "decoder": describe_model(decoder), "probes": []}
+    for make_source, probe in probes:
+        src = make_source(rng)
+        rows, tgt_len = len(src), probe["tgt_len"]
+        tgt = rng.integers(1, tgt_vocab_size, size=(rows, tgt_len)).astype("int32")
+        probe = dict(probe)
         try:
-            probs = _numpy(model([src, tgt]))
+            probs = to_numpy(model([src, tgt]))
             probe.update(shape=list(probs.shape),
                          sums_one=bool(np.allclose(probs.sum(-1), 1.0, atol=1e-4)))
-            state = _numpy(encoder(src))
+            state = to_numpy(encoder(src))
             probe["state_shape"] = list(state.shape)
             steps = []
             for t in range(tgt_len):
-                outputs = decoder([tgt[:, t: t + 1], state])
-                step_probs, state = (_numpy(v) for v in outputs)
+                step_probs, state = (to_numpy(v) for v in decoder([tgt[:, t: t + 1], state]))
                 if t == 0:
                     probe["step_shape"] = list(step_probs.shape)
                     probe["step_state_shape"] = list(state.shape)
@@ -221,13 +246,13 @@ def seq2seq_probe(task: dict) -> dict:
 
 
 # ---------------------------------------------------------------- learning (worker)
-def _seeded(recipe: dict) -> None:
+def seed_recipe(recipe: dict) -> None:
     from seqlab.train import seed_everything
 
     seed_everything(int(recipe["seed"]), deterministic=True)
 
 
-def _device() -> dict:
+def device_info() -> dict:
     from seqlab.devices import accelerator
 
     device = accelerator()
@@ -241,16 +266,14 @@ def char_lm_train(task: dict) -> dict:
     ``task["data"]`` holds ``train_ids`` and ``heldout_ids`` (1-D); windows of
     ``recipe["window"]`` ids predict the next id at every step. The student's architecture
     is trained from the grader's own fresh initialisation, every layer trainable
-    (:func:`autograder.worker.fresh_model`), never from the weights the student left.
+    (:func:`autograder.keras_inspect.fresh_model`), never from the weights the student left.
     """
     import time
 
     import keras
 
-    from autograder.worker import fresh_model, load
-
     recipe = task["recipe"]
-    _seeded(recipe)
+    seed_recipe(recipe)
     model = fresh_model(load(task["model"]))
     with np.load(task["data"], allow_pickle=False) as data:
         train, heldout = data["train_ids"], data["heldout_ids"]
@@ -272,18 +295,16 @@ def char_lm_train(task: dict) -> dict:
     hx, hy = windows(heldout)
     nats = float(model.evaluate(hx, hy, batch_size=256, verbose=0))
     return {"bits_per_char": nats / np.log(2), "train_seconds": seconds,
-            "params": int(model.count_params()), "device": _device()}
+            "params": int(model.count_params()), "device": device_info()}
 
 
-def _share_weights(trained, models, roles=("encoder", "decoder")) -> int:
+def share_weights(trained, models, roles=("encoder", "decoder")) -> int:
     """Copy the trained model's weights into ``models`` layer by layer, by name, looking
     inside nested models (the three models a student built share their layers, so names
     match, even when the encoder ``Model`` is called inside the training model). Every
     layer with weights must receive them: a layer the training model does not have raises
     (the decoding would otherwise run on untrained weights and look like "does not learn").
     Returns layers copied."""
-    from autograder.worker import Rule, flat_layers
-
     copied = 0
     by_name: dict = {}
     for layer in flat_layers(trained):
@@ -306,44 +327,48 @@ def _share_weights(trained, models, roles=("encoder", "decoder")) -> int:
 
 
 def seq2seq_train(task: dict) -> dict:
-    """The grader's recipe for a student's encoder-decoder: Adam with teacher forcing on the
-    training pairs, then the grader's own greedy decoding of the test sources with the
-    student's encoder and decoder (given the trained weights). The training model is rebuilt
-    from its config with the grader's own fresh initialisation, every layer trainable
-    (:func:`autograder.worker.fresh_model`). Returns the decoded ids; the parent, which alone
-    has the test targets, scores them."""
+    """:func:`train_encoder_decoder` on the training programs' (source, target) pairs,
+    decoding the test sources."""
+    return train_encoder_decoder(task, lambda arrays: arrays["source"],
+                                 lambda arrays: arrays["test_source"].astype("int32"),
+                                 forbidden=("test_target",))
+
+
+def train_encoder_decoder(task: dict, sources, test_sources, forbidden=()) -> dict:
+    """The grader's recipe for a student's encoder-decoder: Adam with teacher forcing
+    (``[sources(arrays), target_in] -> target_out``, weighted), then the grader's own greedy
+    decoding of ``test_sources(arrays)`` with the student's encoder and decoder (given the
+    trained weights). The training model is rebuilt from its config with the grader's own
+    fresh initialisation, every layer trainable
+    (:func:`autograder.keras_inspect.fresh_model`). Returns the decoded ids; the parent,
+    which alone has the test answers (the worker refuses data holding ``forbidden``), scores
+    them."""
     import time
 
     import keras
 
-    from autograder.worker import fresh_model, load
-
     recipe = task["recipe"]
-    _seeded(recipe)
+    seed_recipe(recipe)
     built, encoder, decoder = (load(path) for path in task["models"])
     model = fresh_model(built)
     with np.load(task["data"], allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
-    if "test_target" in arrays:
-        raise RuntimeError("test targets must not be sent to the worker")
+    if any(key in arrays for key in forbidden):
+        raise RuntimeError("the test answers must not be sent to the worker")
     model.compile(optimizer=keras.optimizers.Adam(recipe["learning_rate"], clipnorm=1.0),
                   loss="sparse_categorical_crossentropy")
     start = time.perf_counter()
-    model.fit([arrays["source"], arrays["target_in"]], arrays["target_out"],
-              sample_weight=arrays["weights"], epochs=recipe["epochs"],
-              batch_size=recipe["batch_size"], shuffle=True, verbose=0)
+    history = model.fit([sources(arrays), arrays["target_in"]], arrays["target_out"],
+                        sample_weight=arrays["weights"], epochs=recipe["epochs"],
+                        batch_size=recipe["batch_size"], shuffle=True, verbose=0)
     seconds = time.perf_counter() - start
-    copied = _share_weights(model, (encoder, decoder))
-    src = arrays["test_source"].astype("int32")
-    state = _numpy(encoder(src))
-    token = np.full((len(src), 1), int(recipe["start_id"]), dtype="int32")
-    steps = []
-    for _ in range(int(recipe["max_len"])):
-        probs, state = (_numpy(v) for v in decoder([token, state]))
-        token = np.argmax(probs[:, -1], axis=-1).astype("int32")[:, None]
-        steps.append(token[:, 0])
-    return {"ids": np.stack(steps, axis=1).tolist(), "train_seconds": seconds,
-            "layers_copied": copied, "device": _device()}
+    copied = share_weights(model, (encoder, decoder))
+    paths = greedy_paths(encoder, decoder, test_sources(arrays), int(recipe["start_id"]),
+                         int(recipe["max_len"]))
+    losses = history.history.get("loss", [])
+    return {"ids": paths.tolist(), "train_seconds": seconds, "layers_copied": copied,
+            "epochs_run": len(losses), "loss": [round(float(v), 4) for v in losses],
+            "device": device_info()}
 
 
 KINDS = {"save_grader_models": save_grader_models,

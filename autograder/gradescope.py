@@ -99,7 +99,7 @@ def build_bundle(out: str | Path, assignment: str | None = None, *,
     profile (``profile``, default quick, else).
     """
     from autograder.assignments import ASSIGNMENTS, load_assignment
-    from autograder.grader import precompute
+    from autograder.grading_inputs import precompute
     from autograder.holdout import read_holdout
 
     if assignment is not None and assignment not in ASSIGNMENTS:
@@ -108,9 +108,10 @@ def build_bundle(out: str | Path, assignment: str | None = None, *,
     names = [assignment] if assignment else list(ASSIGNMENTS)
     if holdout is not None:
         read_holdout(holdout)  # a HoldoutError says what is wrong with it, before anything
-        if not any(hasattr(load_assignment(n), "SUBMITTED_MODEL_DATASET") for n in names):
+        takers = [n for n in ASSIGNMENTS if load_assignment(n).SUBMITTED_MODEL_RECIPE]
+        if not any(n in takers for n in names):
             raise ValueError(f"--holdout scores a submitted model.keras, which assignment "
-                             f"{assignment} does not take (sentiment does)")
+                             f"{assignment} does not take ({', '.join(takers)} does)")
         if profile == "quick":
             raise ValueError("--holdout scores a submitted model.keras, which only the full "
                              "profile does: leave out --profile quick")

@@ -58,7 +58,16 @@ def skipped(message: str) -> Outcome:
 
 @dataclass(frozen=True)
 class Check:
-    """One graded test. ``needs`` names the cases (built models) it judges."""
+    """One graded test. ``needs`` names the cases (built models) it judges.
+
+    Flags the grader acts on (never the display name): ``gpu`` (judges GPU use: skipped for
+    every submission where the grader sees no GPU); ``scores_submitted_model`` (scores the
+    submitted ``model.keras``: only with ``--profile full`` and a calibrated
+    ``submitted_model`` band, so the grader then runs the model on the holdout);
+    ``reads_submitted_model`` (reads that run's predictions; implied by
+    ``scores_submitted_model``): a prediction the grader itself could not make is then the
+    grader's problem, never lost points.
+    """
 
     assignment: str
     name: str
@@ -69,6 +78,9 @@ class Check:
     timeout: float = 60.0
     needs: tuple[str, ...] = ()
     public: bool = True
+    gpu: bool = False
+    scores_submitted_model: bool = False
+    reads_submitted_model: bool = False
 
 
 REGISTRY: dict[str, list[Check]] = {}
@@ -77,14 +89,16 @@ HIDDEN = ("hidden", "after_published")  # Gradescope shows these to staff (or af
 
 def check(name: str, *, points: float, assignment: str, function: str | None = None,
           visibility: str = "visible", timeout: float = 60.0, needs: tuple[str, ...] = (),
-          public: bool | None = None) -> Callable:
+          public: bool | None = None, gpu: bool = False, scores_submitted_model: bool = False,
+          reads_submitted_model: bool = False) -> Callable:
     """Register the decorated ``judge(obs) -> Outcome`` as a graded check.
 
     ``timeout`` is the wall-clock budget, in seconds, for building each case it needs;
     ``public`` checks also run from a notebook's ``check("<function>")``. A hidden check
     (``visibility`` ``"hidden"`` or ``"after_published"``) is never public: it runs only in
     ``grade`` and the Gradescope bundle, so neither a notebook's ``check()`` nor the student
-    release shows what it tests. ``public`` defaults to "not hidden".
+    release shows what it tests. ``public`` defaults to "not hidden". ``gpu``,
+    ``scores_submitted_model`` and ``reads_submitted_model``: see :class:`Check`.
     """
     if visibility not in VISIBILITIES:
         raise ValueError(f"visibility must be one of {VISIBILITIES}, got {visibility!r}")
@@ -96,7 +110,9 @@ def check(name: str, *, points: float, assignment: str, function: str | None = N
     def register(judge: Callable) -> Callable:
         REGISTRY.setdefault(assignment, []).append(Check(
             assignment=assignment, name=name, points=points, judge=judge, function=function,
-            visibility=visibility, timeout=timeout, needs=tuple(needs), public=public))
+            visibility=visibility, timeout=timeout, needs=tuple(needs), public=public,
+            gpu=gpu, scores_submitted_model=scores_submitted_model,
+            reads_submitted_model=reads_submitted_model or scores_submitted_model))
         return judge
 
     return register

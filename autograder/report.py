@@ -23,8 +23,8 @@ def results_json(result: GradeResult) -> dict:
     for test in result.tests:
         entry = {"name": test.name, "score": test.points, "max_score": test.max_points,
                  "output": test.message, "visibility": test.visibility}
-        if test.status == "skipped":
-            entry["name"] = f"[skipped] {test.name}"
+        if test.status == "skipped":  # 0 of 0, for every submission alike
+            entry.update(name=f"[skipped] {test.name}", extra_data={"status": "skipped"})
         elif test.status == "grader_error":  # withheld: 0 of 0, and the output says why
             entry.update(name=f"[grader error] {test.name}", status="failed",
                          extra_data={"status": "grader_error"})

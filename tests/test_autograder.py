@@ -374,7 +374,7 @@ def test_student_code_has_no_network(tmp_path):
 def test_worker_results_are_reused_only_for_identical_content(tmp_path):
     """The batch cache key: the same model saved by two processes matches (save date and
     object ids aside); one changed weight, recipe value or thread count does not."""
-    from autograder.grader import _task_key
+    from autograder.worker_cache import _task_key
 
     script = ("import sys, keras, numpy as np; sys.path.insert(0, sys.argv[2]); "
               "import sentiment; keras.utils.set_random_seed(0); "
@@ -407,7 +407,7 @@ def test_submitted_model_is_scored_on_the_full_holdout(tmp_path):
     worker and the parent scores it against the calibrated full band."""
     from autograder.assignments import load_assignment
     from autograder.assignments.sentiment import submitted_model
-    from autograder.grader import observe
+    from autograder.observe import observe
     from autograder.submission import resolve
 
     script = ("import sys, keras; keras.utils.set_random_seed(0); "

@@ -111,7 +111,7 @@ def test_a_short_weight_copy_fails_loudly(tmp_path):
     learning check says so (a rule), instead of decoding with untrained weights."""
     import keras
 
-    from autograder.generative_models import _share_weights
+    from autograder.generative_models import share_weights
     from autograder.worker import Rule
 
     embedding, encoder_gru = keras.layers.Embedding(9, 4), keras.layers.GRU(5, name="enc")
@@ -129,8 +129,8 @@ def test_a_short_weight_copy_fails_loudly(tmp_path):
     trained, encoder, decoder = (_saved(m, tmp_path / f"{i}.keras")
                                  for i, m in enumerate((model, encoder, decoder)))
     with pytest.raises(Rule, match=r"decoder's layer 'own_gru' .* not a layer of the training"):
-        _share_weights(trained, (encoder, decoder))
-    assert _share_weights(trained, (encoder,), roles=("encoder",)) == 2
+        share_weights(trained, (encoder, decoder))
+    assert share_weights(trained, (encoder,), roles=("encoder",)) == 2
 
 
 def test_lambda_and_subclassed_models_name_the_rule_in_one_sentence(tmp_path):

@@ -135,29 +135,30 @@ def test_the_sandbox_limits_follow_the_container(monkeypatch):
 def test_the_grading_process_needs_no_pandas_with_the_bundled_inputs(tmp_path):
     """The inputs a bundle carries give the same arrays, read without pandas, scikit-learn,
     the review CSV or GloVe, in a process that stays small."""
-    from autograder.grader import precompute
+    from autograder.grading_inputs import precompute
 
     folder = tmp_path / "grading_inputs"
     made = precompute(folder, "sentiment")
-    assert any(n.startswith("splits-imdb-quick") for n in made)
+    assert any(n.startswith("recipe-sentiment-gru_imdb") for n in made), made
     probe = (
         "import sys, json\n"
-        "from autograder.grader import encoded_splits, expected_embedding_matrix\n"
-        "from autograder.assignments import sentiment\n"
-        "a = encoded_splits('imdb'); b = encoded_splits('rotten_tomatoes')\n"
-        "m = expected_embedding_matrix(sentiment.MATRIX_WORDS)\n"
+        "from autograder.assignments import load_assignment\n"
+        "from autograder.registry import REGISTRY\n"
+        "spec = load_assignment('sentiment')\n"
+        "needed = {case for check in REGISTRY['sentiment'] for case in check.needs}\n"
+        "inputs = spec.parent_inputs(needed)\n"
         "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0]\n"
         "print(json.dumps({'heavy': [x for x in ('pandas', 'sklearn', 'pyarrow', 'keras',\n"
         "  'tensorflow') if x in sys.modules], 'mb': int(hwm.split()[1]) // 1024,\n"
-        "  'x': int(a['x_train'].sum()),\n"
-        "  'known': len(m['known'])}))\n")
+        "  'x': int(inputs.recipes['gru_imdb'].worker['x_train'].sum()),\n"
+        "  'known': len(inputs.expected['matrix']['known'])}))\n")
     env = {**os.environ, "SEQLAB_GRADING_INPUTS": str(folder)}
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                           text=True, check=True, cwd=REPO)
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["heavy"] == [] and found["mb"] < 150, found
     from autograder.assignments import sentiment
-    from autograder.grader import encoded_splits, expected_embedding_matrix
+    from autograder.assignments.sentiment_inputs import encoded_splits, expected_embedding_matrix
 
     assert found["x"] == int(encoded_splits("imdb")["x_train"].sum())
     assert found["known"] == len(expected_embedding_matrix(sentiment.MATRIX_WORDS)["known"])
@@ -175,9 +176,9 @@ def test_a_worker_out_of_memory_withholds_its_checks_and_is_graded_again(tmp_pat
     (tmp_path / "class" / "ada").mkdir(parents=True)
     shutil.copy(REPO / "solutions" / "cells.py", tmp_path / "class" / "ada" / "cells.py")
 
-    import autograder.grader as grader_module
+    import autograder.worker_cache as worker_cache
 
-    grader_module._WORKER_CACHE.clear()  # earlier tests' results would spare the worker
+    worker_cache._WORKER_CACHE.clear()  # earlier tests' results would spare the worker
 
     def starved(path, **kwargs):
         kwargs["limits"] = replace(kwargs["limits"], worker_memory_bytes=200 << 20)

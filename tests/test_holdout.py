@@ -67,7 +67,7 @@ def test_the_command_refuses_a_bad_holdout_before_building(tmp_path, capsys):
 
 
 def test_holdout_reviews_are_encoded_exactly_as_lab_4_encodes_its_test_split(tmp_path):
-    from autograder.grader import encoded_splits, submitted_model_inputs
+    from autograder.assignments.sentiment_inputs import encoded_splits, submitted_model_inputs
     from seqlab.data import load_sentiment
 
     data = load_sentiment("imdb", profile="full", seed=0)
@@ -103,7 +103,8 @@ def test_a_submitted_model_is_scored_on_the_holdout_not_the_packaged_split(tmp_p
     import keras
 
     from autograder.assignments import sentiment
-    from autograder.grader import encoded_splits, grade
+    from autograder.assignments.sentiment_inputs import encoded_splits
+    from autograder.grader import grade
     from autograder.registry import REGISTRY
 
     kept = [c for c in REGISTRY["sentiment"] if c.judge is sentiment.submitted_model]
@@ -119,7 +120,7 @@ def test_a_submitted_model_is_scored_on_the_holdout_not_the_packaged_split(tmp_p
     shutil.copyfile(REPO / "solutions" / "sentiment.py", folder / "sentiment.py")
     model.save(folder / "model.keras")
 
-    from autograder.grader import submitted_model_inputs
+    from autograder.assignments.sentiment_inputs import submitted_model_inputs
 
     texts = [f"review number {i} with words like good bad film plot actor {i % 7}"
              for i in range(60)]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import batch, feedback
+from autograder import batch, feedback, gradebook
 from autograder.batch import GRADED, GRADER_ERROR, Gradebook, grade_all
 from autograder.grader import GradeResult
 from autograder.grader import TestResult as Checked  # not 'Test*': pytest would collect it
@@ -105,7 +105,7 @@ def assert_neutralised(header: list[str], rows: list[list[str]]) -> None:
         for column, cell in zip(header, row, strict=True):
             if not cell.startswith(TRIGGERS):
                 continue
-            assert column not in batch.TEXT_COLUMNS, f"{column}: expected text neutralised, " \
+            assert column not in gradebook.TEXT_COLUMNS, f"{column}: expected text neutralised, " \
                                                      f"got {cell!r}"
             assert re.fullmatch(r"-?\d+(\.\d+)?(e[-+]\d+)?", cell), \
                 f"{column}: expected a number or a neutralised cell, got {cell!r}"

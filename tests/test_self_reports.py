@@ -20,7 +20,8 @@ import keras
 import pytest
 
 from autograder.assignments import sentiment
-from autograder.grader import encoded_splits, grade
+from autograder.assignments.sentiment_inputs import encoded_splits
+from autograder.grader import grade
 from autograder.registry import REGISTRY
 from autograder.report import results_json
 from autograder.sandbox import TaskResult

@@ -150,7 +150,7 @@ def _planted_imdb_module() -> str:
     with ``trainable=False`` so the grader's training cannot touch them."""
     import keras
 
-    from autograder.grader import encoded_splits
+    from autograder.assignments.sentiment_inputs import encoded_splits
     from seqlab.train import seed_everything
 
     inputs = encoded_splits("imdb")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.assignments import Case
+from autograder.assignments import Assignment, Case
 from autograder.assignments import fundamentals_reference as ref
 from autograder.registry import check, failed, passed
 
@@ -69,7 +69,7 @@ def _text(name: str) -> str:
 
 
 def _case(case_id: str, function: str, names: tuple[str, ...]) -> Case:
-    return Case(case_id, function, {}, kind="call", matrix=None, inputs=names,
+    return Case(case_id, function, {}, kind="call", inputs=names,
                 args_text=", ".join(_text(n) for n in names))
 
 
@@ -91,21 +91,6 @@ CASES = {c.id: c for c in (
 
 def _args(case_id: str) -> list:
     return [INPUTS[name] for name in CASES[case_id].inputs]
-
-
-def worker_references(folder: Path) -> list[dict]:
-    """Real Keras layers on the main cases' weights, in the trusted worker."""
-    tasks = []
-    for cell in ("lstm", "gru"):
-        weights = {k: INPUTS[f"{cell}_{k}"] for k in ("kernel", "recurrent_kernel", "bias")}
-        start = {"h0": INPUTS["h0"], **({"c0": INPUTS["c0"]} if cell == "lstm" else {})}
-        for kind, data in (("step", {"x": INPUTS["x_t"][:, None], **start}),
-                           ("sequence", {"x": INPUTS["x"]})):
-            path = Path(folder) / f"keras_{cell}_{kind}.npz"
-            np.savez(path, **weights, **data)
-            tasks.append({"id": f"keras_{cell}_{kind}", "kind": "keras_recurrent",
-                          "cell": cell, "data": str(path)})
-    return tasks
 
 
 def _keras(obs, task_id: str) -> dict:
@@ -368,3 +353,25 @@ def gru_sequence_outputs(obs):
        needs=("gru_sequence", "gru_sequence_small"), visibility="after_published")
 def gru_sequence_gates(obs):
     return _gates(obs, "gru_sequence", ("update", "reset"), ("update", "reset"))
+
+
+class Cells(Assignment):
+    NAME, FILENAME, FUNCTIONS, CASES = NAME, FILENAME, FUNCTIONS, CASES
+    INPUTS, USES_KERAS = INPUTS, USES_KERAS
+
+    def worker_references(self, inputs: Path) -> list[dict]:
+        """Real Keras layers on the main cases' weights, in the trusted worker."""
+        tasks = []
+        for cell in ("lstm", "gru"):
+            weights = {k: INPUTS[f"{cell}_{k}"] for k in ("kernel", "recurrent_kernel", "bias")}
+            start = {"h0": INPUTS["h0"], **({"c0": INPUTS["c0"]} if cell == "lstm" else {})}
+            for kind, data in (("step", {"x": INPUTS["x_t"][:, None], **start}),
+                               ("sequence", {"x": INPUTS["x"]})):
+                path = Path(inputs) / f"keras_{cell}_{kind}.npz"
+                np.savez(path, **weights, **data)
+                tasks.append({"id": f"keras_{cell}_{kind}", "kind": "keras_recurrent",
+                              "cell": cell, "data": str(path)})
+        return tasks
+
+
+ASSIGNMENT = Cells()

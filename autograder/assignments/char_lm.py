@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.assignments import Case
+from autograder.assignments import Assignment, Case, RecipeInputs
 from autograder.assignments.fundamentals_reference import (
     describe,
     has_shape,
     shape_text,
     signature_check,
 )
+from autograder.metrics import band_fraction
 from autograder.registry import check, failed, partial, passed
 
 NAME = "char_lm"
@@ -83,12 +84,12 @@ TEMPERATURES = {"sample_t1": 1.0, "sample_t05": 0.5, "sample_t2": 2.0}
 
 
 def _call(case_id, function, inputs, text, **kwargs):
-    return Case(case_id, function, kwargs, kind="call", matrix=None, inputs=tuple(inputs),
+    return Case(case_id, function, kwargs, kind="call", inputs=tuple(inputs),
                 args_text=text)
 
 
 def _lm(case_id, vocab_size, **kwargs):
-    return Case(case_id, "build_char_lm", {"vocab_size": vocab_size, **kwargs}, matrix=None)
+    return Case(case_id, "build_char_lm", {"vocab_size": vocab_size, **kwargs})
 
 
 CASES = {c.id: c for c in (
@@ -98,20 +99,20 @@ CASES = {c.id: c for c in (
     _call("window_0", "get_batch", ("source", "i_0", "bptt_5"), "source (15, 4), 0, 5"),
     _call("window_10", "get_batch", ("source", "i_10", "bptt_5"), "source (15, 4), 10, 5"),
     _call("window_13", "get_batch", ("source", "i_13", "bptt_5"), "source (15, 4), 13, 5"),
-    *(Case(case_id, "sample_next", {"temperature": t}, kind="call", matrix=None,
+    *(Case(case_id, "sample_next", {"temperature": t}, kind="call",
            inputs=("logits_row",), args_text=f"logits ({DRAWS}, 6)", rng=1)
       for case_id, t in TEMPERATURES.items()),
-    Case("sample_again", "sample_next", {"temperature": 1.0}, kind="call", matrix=None,
+    Case("sample_again", "sample_next", {"temperature": 1.0}, kind="call",
          inputs=("logits_row",), args_text=f"logits ({DRAWS}, 6)", rng=1),
-    Case("sample_argmax", "sample_next", {"temperature": 0.0}, kind="call", matrix=None,
+    Case("sample_argmax", "sample_next", {"temperature": 0.0}, kind="call",
          inputs=("logits_small",), args_text="logits (5, 7)", rng=2),
     _lm("lm_gru", 11, embedding_dim=6, units=7, cell="gru"),
     _lm("lm_lstm", 9, embedding_dim=5, units=4, cell="lstm"),
     _lm("lm_default", 10),
     _lm("lm_stateful", 11, embedding_dim=6, units=7, cell="gru", batch_size=3),
-    Case("acc_lm", "build_char_lm", {"vocab_size": LEARN_VOCAB}, matrix=None,
+    Case("acc_lm", "build_char_lm", {"vocab_size": LEARN_VOCAB},
          recipe="char_lm_reviews"),
-    Case("generate", "generate", {}, kind="call_with_models", matrix=None,
+    Case("generate", "generate", {}, kind="call_with_models",
          args_text="the grader's model, ...", builder="char_lm", build=GRADER_LM,
          calls=({"inputs": ("prime",), "kwargs": {"length": GREEDY_LENGTH,
                                                   "temperature": 0.0, "seed": 0}},
@@ -122,43 +123,6 @@ CASES = {c.id: c for c in (
 )}
 VOCAB = {case.id: case.kwargs["vocab_size"] for case in CASES.values()
          if case.function == "build_char_lm"}
-
-
-def worker_task(case: Case, files: list[str], data: str | None = None,
-                recipe: dict | None = None) -> dict:
-    """How the worker measures (or, for the learning check, trains) a saved model."""
-    if case.recipe:
-        return {"id": case.id, "kind": "char_lm_train", "model": files[0], "data": data,
-                "recipe": recipe}
-    return {"id": case.id, "kind": "char_lm_probe", "model": files[0],
-            "vocab_size": VOCAB[case.id], "batch_size": case.kwargs.get("batch_size"),
-            "probes": [[2, 5], [3, 9], [1, 1]]}
-
-
-def worker_references(folder) -> list[dict]:
-    return [{"id": "greedy_reference", "kind": "char_lm_greedy", "build": GRADER_LM,
-             "prime": GREEDY_PRIME, "length": GREEDY_LENGTH}]
-
-
-def recipe_inputs(name: str) -> tuple[dict, dict]:
-    """The worker's training and held-out ids, and what the parent keeps: the held-out
-    bits per character of a unigram model fitted on the training text (the floor)."""
-    from seqlab.corpus import load_char_corpus
-    from seqlab.text import CharVocabulary
-
-    recipe = RECIPES[name]
-    corpus = load_char_corpus(recipe["corpus"], profile="quick", seed=0)
-    vocab = CharVocabulary(CHARSET, unknown=True)
-    train = vocab.encode_array(corpus.text("train")[: recipe["train_chars"]])
-    heldout = vocab.encode_array(corpus.text("validation")[: recipe["heldout_chars"]])
-    counts = np.bincount(train, minlength=LEARN_VOCAB) + 1.0
-    unigram = float(-np.mean(np.log2((counts / counts.sum())[heldout])))
-    return {"train_ids": train, "heldout_ids": heldout}, {"unigram_bits": unigram}
-
-
-def recipe_score(obs, case_id: str) -> float:
-    """What calibration records for a recipe case: held-out bits per character."""
-    return float(obs.trained[case_id]["bits_per_char"])
 
 
 def lm_params(vocab: int, dim: int, units: int, cell: str) -> int:
@@ -448,8 +412,50 @@ def learning(obs):
     if not np.isfinite(bits):
         return failed(f"training build_char_lm({LEARN_VOCAB}) with the grader's recipe gave a "
                       "loss of NaN or infinity")
-    return partial((zero - bits) / (zero - full),
+    return partial(band_fraction(bits, band),
                    f"{bits:.3f} bits per character on held-out text after the grader's "
                    f"{recipe['epochs']}-epoch recipe: full credit at {full:.3f} or fewer, none "
                    f"at {zero:.3f} (a unigram model) or more (the reference scores "
                    f"{band['reference_min']:.3f}-{band['reference_max']:.3f})")
+
+
+class CharLM(Assignment):
+    NAME, FILENAME, FUNCTIONS, CASES = NAME, FILENAME, FUNCTIONS, CASES
+    RECIPES, INPUTS = RECIPES, INPUTS
+
+    def worker_task(self, case: Case, files: list[str], *, inputs,
+                    recipe: dict | None = None) -> dict:
+        """How the worker measures (or, for the learning check, trains) a saved model."""
+        if case.recipe:
+            return {"id": case.id, "kind": "char_lm_train", "model": files[0],
+                    "data": str(inputs / f"{case.recipe}.npz"), "recipe": recipe}
+        return {"id": case.id, "kind": "char_lm_probe", "model": files[0],
+                "vocab_size": VOCAB[case.id], "batch_size": case.kwargs.get("batch_size"),
+                "probes": [[2, 5], [3, 9], [1, 1]]}
+
+    def worker_references(self, inputs) -> list[dict]:
+        return [{"id": "greedy_reference", "kind": "char_lm_greedy", "build": GRADER_LM,
+                 "prime": GREEDY_PRIME, "length": GREEDY_LENGTH}]
+
+    def recipe_inputs(self, name: str) -> RecipeInputs:
+        """The worker's training and held-out ids, and what the parent keeps: the held-out
+        bits per character of a unigram model fitted on the training text (the floor)."""
+        from seqlab.corpus import load_char_corpus
+        from seqlab.text import CharVocabulary
+
+        recipe = RECIPES[name]
+        corpus = load_char_corpus(recipe["corpus"], profile="quick", seed=0)
+        vocab = CharVocabulary(CHARSET, unknown=True)
+        train = vocab.encode_array(corpus.text("train")[: recipe["train_chars"]])
+        heldout = vocab.encode_array(corpus.text("validation")[: recipe["heldout_chars"]])
+        counts = np.bincount(train, minlength=LEARN_VOCAB) + 1.0
+        unigram = float(-np.mean(np.log2((counts / counts.sum())[heldout])))
+        return RecipeInputs(worker={"train_ids": train, "heldout_ids": heldout},
+                            kept={"unigram_bits": unigram})
+
+    def recipe_score(self, obs, case_id: str, metric: str | None = None) -> float:
+        """What calibration records for a recipe case: held-out bits per character."""
+        return float(obs.trained[case_id]["bits_per_char"])
+
+
+ASSIGNMENT = CharLM()

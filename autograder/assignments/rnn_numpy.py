@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from autograder.assignments import Case
+from autograder.assignments import Assignment, Case
 from autograder.assignments import fundamentals_reference as ref
 from autograder.registry import check, failed, passed
 
@@ -86,7 +86,7 @@ def _text(name: str) -> str:
 
 
 def _call(case_id, function, inputs=(), **kwargs):
-    return Case(case_id, function, kwargs, kind="call", matrix=None, inputs=tuple(inputs),
+    return Case(case_id, function, kwargs, kind="call", inputs=tuple(inputs),
                 args_text=", ".join(_text(name) for name in inputs))
 
 
@@ -395,3 +395,11 @@ def jacobian(obs):
         return failed(f"{call}: norms differ {ref.worst(got, want)}"
                       f"{': ' + why if why else ''}")
     return passed("the Frobenius norms of dh_T/dh_(k+1) for every k, ending at sqrt(r)")
+
+
+class RnnNumpy(Assignment):
+    NAME, FILENAME, FUNCTIONS, CASES = NAME, FILENAME, FUNCTIONS, CASES
+    INPUTS, USES_KERAS = INPUTS, USES_KERAS
+
+
+ASSIGNMENT = RnnNumpy()

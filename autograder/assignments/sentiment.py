@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.assignments import Case
+from autograder.assignments import Assignment, Case, RecipeInputs
 from autograder.assignments.fundamentals_reference import signature_check
+from autograder.assignments.sentiment_inputs import (
+    encoded_splits,
+    expected_embedding_matrix,
+    submitted_model_inputs,
+)
+from autograder.metrics import band_fraction, binary_accuracy
 from autograder.registry import check, failed, partial, passed, skipped
 
 NAME = "sentiment"
@@ -45,11 +51,19 @@ RECIPES = {
 
 
 def _rnn(case_id, **kwargs):
-    return Case(case_id, "build_rnn_classifier", kwargs, probes=RNN_PROBES)
+    return Case(case_id, "build_rnn_classifier", kwargs, array="small", args_text="matrix",
+                probes=RNN_PROBES)
 
 
 def _cnn(case_id, **kwargs):
-    return Case(case_id, "build_cnn_classifier", kwargs, probes=CNN_PROBES)
+    return Case(case_id, "build_cnn_classifier", kwargs, array="small", args_text="matrix",
+                probes=CNN_PROBES)
+
+
+def _trained(case_id, function, kwargs, recipe):
+    """A learning case: built with the recipe's GloVe matrix, then trained by the worker."""
+    return Case(case_id, function, kwargs, array=recipe, args_text="glove_matrix",
+                recipe=recipe)
 
 
 CASES = {c.id: c for c in (
@@ -68,15 +82,13 @@ CASES = {c.id: c for c in (
     _cnn("cnn_trainable", filter_sizes=[2, 3], num_filters=4, trainable_embeddings=True),
     _cnn("cnn_defaults"),
     Case("matrix_a", "build_embedding_matrix", {"seed": 3}, kind="call_with_objects",
-         matrix=None, vocab_words=MATRIX_WORDS),
+         args_text="vocab, glove", vocab_words=MATRIX_WORDS),
     Case("matrix_b", "build_embedding_matrix", {"seed": 3}, kind="call_with_objects",
-         matrix=None, vocab_words=MATRIX_WORDS),
-    Case("acc_gru", "build_rnn_classifier", {"cell": "gru"}, matrix="gru_imdb",
-         recipe="gru_imdb"),
-    Case("acc_cnn", "build_cnn_classifier", {}, matrix="cnn_rotten_tomatoes",
-         recipe="cnn_rotten_tomatoes"),
-    Case("full_gru", "build_rnn_classifier", {"cell": "gru", "trainable_embeddings": True},
-         matrix="gru_imdb_full", recipe="gru_imdb_full"),
+         args_text="vocab, glove", vocab_words=MATRIX_WORDS),
+    _trained("acc_gru", "build_rnn_classifier", {"cell": "gru"}, "gru_imdb"),
+    _trained("acc_cnn", "build_cnn_classifier", {}, "cnn_rotten_tomatoes"),
+    _trained("full_gru", "build_rnn_classifier", {"cell": "gru", "trainable_embeddings": True},
+             "gru_imdb_full"),
 )}
 HIDDEN_RNN_CASES = ("rnn_bidirectional", "lstm_trainable")
 # The recipe whose calibrated band scores a submitted model.keras (bands.json "full").
@@ -449,11 +461,11 @@ def _accuracy(obs, case_id, recipe):
     if probabilities.shape != labels.shape:
         return failed(f"expected {labels.shape[0]} holdout probabilities, got "
                       f"{probabilities.shape[0]}")
-    accuracy = float(((probabilities > 0.5) == labels).mean())
+    accuracy = binary_accuracy(probabilities, labels)
     band = obs.bands[recipe]
     full, zero = band["full_credit_at"], band["zero_credit_at"]
     epochs = obs.recipes[recipe]["epochs"]
-    return partial((accuracy - zero) / (full - zero),
+    return partial(band_fraction(accuracy, band),
                    f"holdout accuracy {accuracy:.3f} after the grader's {epochs}-epoch recipe: "
                    f"full credit at {full:.3f} or more, none at {zero:.3f} or less (the "
                    f"reference scores {band['reference_min']:.3f}-{band['reference_max']:.3f})")
@@ -474,7 +486,7 @@ def cnn_accuracy(obs):
 
 
 @check("accuracy: your submitted model.keras on the IMDB holdout (full profile)", points=10,
-       assignment=NAME, visibility="after_published")
+       assignment=NAME, visibility="after_published", scores_submitted_model=True)
 def submitted_model(obs):
     if obs.profile != "full":
         return skipped("a submitted model.keras is scored only with --profile full")
@@ -497,16 +509,16 @@ def submitted_model(obs):
     if probabilities.shape != labels.shape:
         return failed(f"expected one probability per review ({labels.shape[0]}), got "
                       f"output of shape {tuple(prediction.data['shape'])}")
-    accuracy = float(((probabilities > 0.5) == labels).mean())
+    accuracy = binary_accuracy(probabilities, labels)
     full, zero = band["full_credit_at"], band["zero_credit_at"]
     which = "private IMDB reviews held out by your TA" if hidden else "IMDB reviews"
-    return partial((accuracy - zero) / (full - zero),
+    return partial(band_fraction(accuracy, band),
                    f"holdout accuracy {accuracy:.3f} on {labels.shape[0]:,} {which}: full "
                    f"credit at {full:.3f} or more, none at {zero:.3f} or less")
 
 
 @check("GPU: the grader's training ran on the GPU", points=4, assignment=NAME,
-       needs=("acc_gru",), public=False)
+       needs=("acc_gru",), public=False, gpu=True)
 def gpu_training(obs):
     result = obs.trained["acc_gru"]
     if result["device"]["platform"] != "gpu":
@@ -533,7 +545,7 @@ REPORT_TOLERANCE = 0.005
 
 
 @check("self-reported: run report names a GPU and matches model.keras", points=4,
-       assignment=NAME, public=False)
+       assignment=NAME, public=False, reads_submitted_model=True)
 def run_report(obs):
     report, model_sha = obs.submitted.get("report"), obs.submitted.get("model_sha256")
     if report is None:
@@ -582,7 +594,7 @@ def run_report(obs):
         return failed(f"the report's test accuracy is on {samples} reviews, but lab 4's full "
                       f"IMDB test split has {labels.shape[0]:,}: train and save with "
                       "SEQLAB_PROFILE=full")
-    measured = float(((probabilities > 0.5) == labels).mean())
+    measured = binary_accuracy(probabilities, labels)
     if not abs(measured - reported) <= REPORT_TOLERANCE:
         return failed(f"the report says test accuracy {reported:.3f}, the grader measured "
                       f"{measured:.3f} on the same reviews ({labels.shape[0]:,} IMDB test "
@@ -592,3 +604,55 @@ def run_report(obs):
                   f"verified); the grader re-measured test accuracy {measured:.3f} on the same "
                   f"{labels.shape[0]:,} reviews (the report says {reported:.3f}) and model.keras "
                   "has the report's sha256")
+
+
+class Sentiment(Assignment):
+    NAME, FILENAME, FUNCTIONS, CASES, RECIPES = NAME, FILENAME, FUNCTIONS, CASES, RECIPES
+    SUBMITTED_MODEL_RECIPE = SUBMITTED_MODEL_RECIPE
+    SUBMITTED_MODEL_DATASET = SUBMITTED_MODEL_DATASET
+    MATRIX_WORDS = MATRIX_WORDS
+
+    def shared_arrays(self) -> dict[str, np.ndarray]:
+        return {"small": small_matrix()}
+
+    def recipe_inputs(self, name: str) -> RecipeInputs:
+        """The labs' seed-0 split of the recipe's dataset: the worker gets the training
+        split and the test *inputs* (and validation, for early stopping); the test labels
+        stay here; the GloVe matrix of the split's vocabulary is shared under the recipe's
+        name (the learning case builds its model with it)."""
+        recipe = RECIPES[name]
+        inputs = encoded_splits(recipe["dataset"], recipe.get("profile", "quick"))
+        kept = ("x_train", "y_train", "x_test") + (
+            ("x_val", "y_val") if recipe.get("patience") else ())
+        return RecipeInputs(worker={key: inputs[key] for key in kept},
+                            kept=inputs["y_test"].astype(np.int64),
+                            shared={name: inputs["matrix"]})
+
+    def expected(self, case_ids: set[str]) -> dict:
+        if not {"matrix_a", "matrix_b"} & case_ids:
+            return {}
+        return {"matrix": expected_embedding_matrix(MATRIX_WORDS)}
+
+    def submitted_model_inputs(self, holdout):
+        return submitted_model_inputs(SUBMITTED_MODEL_DATASET, holdout)
+
+    def worker_task(self, case: Case, files: list[str], *, inputs, recipe=None) -> dict:
+        """``train`` (the fixed recipe, from the grader's own initialisation, the recipe's
+        GloVe matrix as embedding) or ``inspect`` (layers, parameters, embedding against the
+        matrix, outputs on ``case.probes``)."""
+        matrix = str(inputs / f"{case.array}.npy")
+        if case.recipe:
+            return {"id": case.id, "kind": "train", "model": files[0],
+                    "data": str(inputs / f"{case.recipe}.npz"), "matrix": matrix,
+                    "recipe": recipe, "trainable_embeddings": bool(case.kwargs.get(
+                        "trainable_embeddings", False))}  # the contract's say
+        return {"id": case.id, "kind": "inspect", "model": files[0], "matrix": matrix,
+                "probes": [list(p) for p in case.probes], "timeout": 60}
+
+    def recipe_score(self, obs, case_id: str, metric: str | None = None) -> float:
+        """Holdout accuracy."""
+        return binary_accuracy(obs.trained[case_id]["probabilities"],
+                               obs.labels[obs.cases[case_id].recipe])
+
+
+ASSIGNMENT = Sentiment()

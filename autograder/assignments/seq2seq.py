@@ -11,8 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.assignments import Case
-from autograder.assignments.fundamentals_reference import describe, shape_text, signature_check
+from autograder.assignments import Assignment, Case, RecipeInputs
+from autograder.assignments.encoder_decoder import (
+    STEP_TOLERANCE,
+    decoding_problem,
+    loss_problem,
+    probe_problem,
+    step_gap_problem,
+)
+from autograder.assignments.fundamentals_reference import signature_check
+from autograder.metrics import band_fraction, cut_at_end
 from autograder.registry import check, failed, partial, passed
 from seqlab.programs import source_vocabulary, target_vocabulary
 
@@ -31,7 +39,6 @@ RECIPES = {"seq2seq_additions": dict(digits=2, train=4000, test=500, epochs=12,
                                      start_id=1, max_len=5, metric="exact_match")}
 # seqlab.programs' fixed vocabularies (48 and 14 ids, padding included)
 LEARN_SOURCE_VOCAB, LEARN_TARGET_VOCAB = len(source_vocabulary()), len(target_vocabulary())
-STEP_TOLERANCE = 1e-5
 GRADER_MODEL = {"src_vocab_size": 11, "tgt_vocab_size": 8, "embedding_dim": 6, "units": 12,
                 "seed": 4}
 START_ID, MAX_LEN, SHORT_LEN = 1, 9, 3
@@ -52,14 +59,14 @@ CALLS = (*({"inputs": ("src",), "kwargs": {"start_id": START_ID, "end_id": end,
 CASES = {c.id: c for c in (
     Case("s2s", "build_seq2seq", {"src_vocab_size": 13, "tgt_vocab_size": 9,
                                   "embedding_dim": 6, "units": 10},
-         kind="build_models", matrix=None, count=3),
+         kind="build_models", count=3),
     Case("s2s_default", "build_seq2seq", {"src_vocab_size": 12, "tgt_vocab_size": 8},
-         kind="build_models", matrix=None, count=3),
+         kind="build_models", count=3),
     Case("acc_s2s", "build_seq2seq", {"src_vocab_size": LEARN_SOURCE_VOCAB,
                                       "tgt_vocab_size": LEARN_TARGET_VOCAB,
                                       "embedding_dim": 16, "units": 128},
-         kind="build_models", matrix=None, count=3, recipe="seq2seq_additions"),
-    Case("greedy", "greedy_decode", {}, kind="call_with_models", matrix=None,
+         kind="build_models", count=3, recipe="seq2seq_additions"),
+    Case("greedy", "greedy_decode", {}, kind="call_with_models",
          args_text="the grader's encoder, decoder, src (5, 6)", builder="seq2seq",
          build=GRADER_MODEL, calls=CALLS),
 )}
@@ -69,59 +76,12 @@ VOCABS = {case.id: (case.kwargs["src_vocab_size"], case.kwargs["tgt_vocab_size"]
           for case in CASES.values() if case.function == "build_seq2seq"}
 
 
-def worker_task(case: Case, files: list[str], data: str | None = None,
-                recipe: dict | None = None) -> dict:
-    if case.recipe:
-        return {"id": case.id, "kind": "seq2seq_train", "models": files, "data": data,
-                "recipe": recipe}
-    src_vocab, tgt_vocab = VOCABS[case.id]
-    return {"id": case.id, "kind": "seq2seq_probe", "models": files,
-            "src_vocab_size": src_vocab, "tgt_vocab_size": tgt_vocab,
-            "probes": [[2, 7, 5], [3, 4, 1]]}
-
-
-def worker_references(folder) -> list[dict]:
-    return [{"id": "greedy_reference", "kind": "seq2seq_greedy", "build": GRADER_MODEL,
-             "src": INPUTS["src"].tolist(), "start_id": START_ID, "max_len": MAX_LEN}]
-
-
-def recipe_inputs(name: str) -> tuple[dict, dict]:
-    """Training pairs and test *sources* for the worker; the test targets stay here."""
-    from seqlab.programs import encode_pairs, make_additions
-
-    recipe = RECIPES[name]
-    train = make_additions(recipe["train"], recipe["digits"], seed=1000 + recipe["seed"])
-    seen = {source for source, _ in train}
-    test = [pair for pair in make_additions(recipe["test"] * 2, recipe["digits"], seed=2000)
-            if pair[0] not in seen][: recipe["test"]]
-    encoded = encode_pairs(train, reverse=recipe["reverse"])
-    test_encoded = encode_pairs(test, reverse=recipe["reverse"],
-                                source_len=encoded.source.shape[1])
-    arrays = {"source": encoded.source, "target_in": encoded.target_in,
-              "target_out": encoded.target_out, "weights": encoded.weights,
-              "test_source": test_encoded.source}
-    return arrays, {"targets": [target for _, target in test]}
-
-
 def exact_match_of(obs, case_id: str) -> float:
     from seqlab.programs import exact_match, target_vocabulary
 
     vocab = target_vocabulary()
     predictions = [vocab.decode(ids) for ids in obs.trained[case_id]["ids"]]
     return exact_match(predictions, obs.labels[obs.cases[case_id].recipe]["targets"])
-
-
-def recipe_score(obs, case_id: str) -> float:
-    return exact_match_of(obs, case_id)
-
-
-def expected_decoding(paths: np.ndarray, end_id: int, max_len: int) -> list[list[int]]:
-    """Each row's greedy path, cut before its first ``end_id`` and after ``max_len`` ids."""
-    rows = []
-    for path in paths:
-        path = [int(i) for i in path[:max_len]]
-        rows.append(path[: path.index(end_id)] if end_id in path else path)
-    return rows
 
 
 def _units(case: Case) -> int:
@@ -136,30 +96,14 @@ signature_check(NAME, FILENAME, FUNCTIONS, points=2)
        function="build_seq2seq", timeout=60, needs=("s2s", "s2s_default"))
 def shapes(obs):
     for case_id in ("s2s", "s2s_default"):
-        info, units = obs.measured[case_id], _units(obs.cases[case_id])
-        tgt_vocab = VOCABS[case_id][1]
         call = obs.call(case_id)
-        for probe in info["probes"]:
-            rows, src_len, tgt_len = probe["batch"], probe["src_len"], probe["tgt_len"]
-            where = f"{call} on src ({rows}, {src_len}) and tgt_in ({rows}, {tgt_len})"
-            if "error" in probe:
-                return failed(f"{where} failed: {probe['error']}")
-            want = [rows, tgt_len, tgt_vocab]
-            if probe["shape"] != want:
-                return failed(f"{where}: expected model probabilities {shape_text(want)} "
-                              f"(batch, L, tgt_vocab_size), got {shape_text(probe['shape'])}")
-            if not probe["sums_one"]:
-                return failed(f"{where}: the model's output rows do not sum to 1: end with a "
-                              "softmax (the contract asks for probabilities)")
-            if probe["state_shape"] != [rows, units]:
-                return failed(f"{where}: expected the encoder's state ({rows}, {units}), got "
-                              f"{shape_text(probe['state_shape'])}")
-            if probe["step_shape"] != [rows, 1, tgt_vocab] or \
-                    probe["step_state_shape"] != [rows, units]:
-                return failed(f"{where}: expected the decoder to return [({rows}, 1, "
-                              f"{tgt_vocab}), ({rows}, {units})], got "
-                              f"[{shape_text(probe['step_shape'])}, "
-                              f"{shape_text(probe['step_state_shape'])}]")
+        for probe in obs.measured[case_id]["probes"]:
+            where = (f"{call} on src ({probe['batch']}, {probe['src_len']}) and tgt_in "
+                     f"({probe['batch']}, {probe['tgt_len']})")
+            problem = probe_problem(probe, where, _units(obs.cases[case_id]),
+                                    VOCABS[case_id][1], "tgt_vocab_size")
+            if problem:
+                return failed(problem)
     return passed("model (batch, L, tgt_vocab), encoder (batch, units), decoder one step "
                   "[(batch, 1, tgt_vocab), (batch, units)]")
 
@@ -168,16 +112,9 @@ def shapes(obs):
        points=8, assignment=NAME, function="build_seq2seq", timeout=60,
        needs=("s2s", "s2s_default"))
 def shared_weights(obs):
-    for case_id in ("s2s", "s2s_default"):
-        for probe in obs.measured[case_id]["probes"]:
-            if "error" in probe or probe.get("step_gap") is None:
-                return failed("the shapes are wrong (see the shape check), so the models "
-                              "cannot be compared")
-            if probe["step_gap"] > STEP_TOLERANCE:
-                return failed(f"{obs.call(case_id)}: feeding tgt_in to the decoder one step "
-                              f"at a time from the encoder's state differs from the model's "
-                              f"probabilities by {probe['step_gap']:.3g}: build each layer "
-                              "once and call it from all three models, so they share weights")
+    problem = step_gap_problem(obs, ("s2s", "s2s_default"))
+    if problem:
+        return failed(problem)
     return passed(f"step-by-step decoding equals teacher forcing to {STEP_TOLERANCE:g}")
 
 
@@ -190,11 +127,9 @@ def layers(obs):
     if classes.count("GRU") != 2:
         return failed(f"{obs.call('s2s')}: expected two GRU layers (encoder and decoder) in "
                       f"the model, got layers {classes}")
-    if not info["compiled"]:
-        return failed(f"{obs.call('s2s')}: the training model is not compiled")
-    loss = str(info["loss"]).lower().replace("_", "")
-    if "sparsecategoricalcrossentropy" not in loss:
-        return failed(f"expected sparse categorical cross-entropy, got {info['loss']}")
+    problem = loss_problem(info, obs.call("s2s"))
+    if problem:
+        return failed(problem)
     return passed("two GRU layers; sparse categorical cross-entropy")
 
 
@@ -206,27 +141,13 @@ def greedy_decode(obs):
     ended = 0
     for call, got in zip(CALLS, results, strict=True):
         end, max_len = call["kwargs"]["end_id"], call["kwargs"]["max_len"]
-        want = expected_decoding(paths, end, max_len)
         ended += sum(end in path[:max_len].tolist() for path in paths)
         where = (f"greedy_decode(the grader's encoder and decoder, src (5, 6), start_id="
                  f"{START_ID}, end_id={end}, max_len={max_len})")
-        if not isinstance(got, tuple) or len(got) != len(want):
-            return failed(f"{where}: expected a list of {len(want)} id lists (one per row), "
-                          f"got {describe(got)}")
-        for row, (ids, expected) in enumerate(zip(got, want, strict=True)):
-            ids = [int(i) for i in np.asarray(ids).reshape(-1)] if not isinstance(ids, dict) \
-                else None
-            if ids != expected:
-                full = [int(i) for i in paths[row][:max_len]]
-                hint = ""
-                if ids is not None and end in full and ids == full[: full.index(end) + 1]:
-                    hint = ": the end id must not be included"
-                elif ids is not None and end in full and ids[: len(expected)] == expected:
-                    hint = ": decoding must stop at the end id"
-                elif ids is not None and len(ids) != len(expected) and \
-                        ids[: min(len(ids), len(expected))] == expected[: len(ids)]:
-                    hint = f": at most max_len={max_len} ids"
-                return failed(f"{where}: row {row}: expected {expected}, got {ids}{hint}")
+        problem = decoding_problem(got, cut_at_end(paths, end, max_len), where, paths=paths,
+                                   end_id=end, max_len=max_len)
+        if problem:
+            return failed(problem)
     note = f" ({ended} rows met their end id)" if ended else ""
     return passed(f"the grader's argmax paths, cut before end_id and after max_len{note}")
 
@@ -239,8 +160,50 @@ def learning(obs):
     recipe = obs.recipes["seq2seq_additions"]
     score = exact_match_of(obs, "acc_s2s")
     full, zero = band["full_credit_at"], band["zero_credit_at"]
-    return partial((score - zero) / (full - zero),
+    return partial(band_fraction(score, band),
                    f"exact match {score:.3f} on {recipe['test']} held-out sums after the "
                    f"grader's {recipe['epochs']}-epoch recipe: full credit at {full:.3f} or "
                    f"more, none at {zero:.3f} or less (the reference scores "
                    f"{band['reference_min']:.3f}-{band['reference_max']:.3f})")
+
+
+class Seq2Seq(Assignment):
+    NAME, FILENAME, FUNCTIONS, CASES = NAME, FILENAME, FUNCTIONS, CASES
+    RECIPES, INPUTS = RECIPES, INPUTS
+
+    def worker_task(self, case: Case, files: list[str], *, inputs,
+                    recipe: dict | None = None) -> dict:
+        if case.recipe:
+            return {"id": case.id, "kind": "seq2seq_train", "models": files,
+                    "data": str(inputs / f"{case.recipe}.npz"), "recipe": recipe}
+        src_vocab, tgt_vocab = VOCABS[case.id]
+        return {"id": case.id, "kind": "seq2seq_probe", "models": files,
+                "src_vocab_size": src_vocab, "tgt_vocab_size": tgt_vocab,
+                "probes": [[2, 7, 5], [3, 4, 1]]}
+
+    def worker_references(self, inputs) -> list[dict]:
+        return [{"id": "greedy_reference", "kind": "seq2seq_greedy", "build": GRADER_MODEL,
+                 "src": INPUTS["src"].tolist(), "start_id": START_ID, "max_len": MAX_LEN}]
+
+    def recipe_inputs(self, name: str) -> RecipeInputs:
+        """Training pairs and test *sources* for the worker; the test targets stay here."""
+        from seqlab.programs import encode_pairs, make_additions
+
+        recipe = RECIPES[name]
+        train = make_additions(recipe["train"], recipe["digits"], seed=1000 + recipe["seed"])
+        seen = {source for source, _ in train}
+        test = [pair for pair in make_additions(recipe["test"] * 2, recipe["digits"], seed=2000)
+                if pair[0] not in seen][: recipe["test"]]
+        encoded = encode_pairs(train, reverse=recipe["reverse"])
+        test_encoded = encode_pairs(test, reverse=recipe["reverse"],
+                                    source_len=encoded.source.shape[1])
+        arrays = {"source": encoded.source, "target_in": encoded.target_in,
+                  "target_out": encoded.target_out, "weights": encoded.weights,
+                  "test_source": test_encoded.source}
+        return RecipeInputs(worker=arrays, kept={"targets": [target for _, target in test]})
+
+    def recipe_score(self, obs, case_id: str, metric: str | None = None) -> float:
+        return exact_match_of(obs, case_id)
+
+
+ASSIGNMENT = Seq2Seq()

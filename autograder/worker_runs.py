@@ -1,0 +1,97 @@
+"""Running the trusted worker, and telling the grader's own failures from the student's.
+
+The worker never runs student code, so a worker that could not start, was killed, crashed
+in native code or ran out of memory is the grader's problem (:func:`worker_problem`): its
+checks are withheld and the grading marked for a regrade, never lost points.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from autograder import safeload
+from autograder.sandbox import Limits, TaskResult, run_tasks
+
+# What the trusted side says when it, not the student's code, could not finish.
+GRADER_PROBLEM = ("This is not about your code, and it costs you no points: tell your TA, "
+                  "who will regrade it (the autograder needs a larger machine).")
+
+
+_GRADER_MODELS: dict[str, list[bytes]] = {}
+
+
+def grader_models(case, child_dir: Path, root: Path, limits: Limits) -> list[str]:
+    """Files in ``child_dir`` holding the grader's own seeded models for a
+    ``call_with_models`` case (e.g. the LM handed to ``generate``).
+
+    The trusted worker builds and saves them (the child cannot import the grader's
+    builders); they are a pure function of the case's builder and arguments, so one build
+    serves every grading in this process.
+    """
+    key = json.dumps([case.builder, case.build], sort_keys=True)
+    if key not in _GRADER_MODELS:
+        workdir = root / f"grader-models-{case.id}"
+        workdir.mkdir()
+        task = {"id": "models", "kind": "save_grader_models", "builder": case.builder,
+                "build": case.build, "timeout": 120}
+        result = run_worker([task], workdir, limits, root)["models"]
+        if not result.ok:
+            raise GraderProblem(worker_problem(
+                result, limits.worker_memory_bytes or limits.memory_bytes) or (
+                f"the grader could not build its own {case.builder} models "
+                f"({result.message}). {GRADER_PROBLEM}"))
+        _GRADER_MODELS[key] = [
+            safeload.open_child_file(workdir / "out", f"grader.{i}.keras",
+                                     safeload.MAX_MODEL_BYTES)
+            for i in range(int(result.data.get("count", 0)))]
+    names = []
+    for number, data in enumerate(_GRADER_MODELS[key]):
+        name = f"grader_{case.id}.{number}.keras"
+        (child_dir / name).write_bytes(data)
+        (child_dir / name).chmod(0o644)
+        names.append(name)
+    return names
+
+
+class GraderProblem(RuntimeError):
+    """The grader's own side failed (not the student's code): its checks are withheld."""
+
+
+MEMORY_WORDS = ("MemoryError", "ResourceExhausted", "bad_alloc", "out of memory",
+                "Cannot allocate memory", "OOM")
+
+
+def worker_problem(result: TaskResult, memory_bytes: int | None = None) -> str | None:
+    """Why a trusted worker task failed for the grader's own reasons, or None.
+
+    The worker never runs student code, so a worker that could not start, was killed
+    (SIGKILL: the kernel's OOM killer, or the grading container's memory limit), crashed
+    in native code, or ran out of memory is the grader's problem, never lost points.
+    """
+    if result.ok:
+        return None
+    text = result.message
+    cap = f"; its memory cap is {memory_bytes >> 20} MB" if memory_bytes else ""
+    if result.status == "grader_error":
+        return text
+    if "SIGKILL" in text or any(word in text for word in MEMORY_WORDS):
+        return (f"the grader ran out of memory while measuring this (its trusted worker "
+                f"process was killed or got a MemoryError{cap}). {GRADER_PROBLEM}")
+    if result.status == "import_error":
+        return (f"the grader ran out of memory or could not start its own trusted worker "
+                f"process (it stopped before it was ready{cap}: {text[-160:]}). "
+                f"{GRADER_PROBLEM}")
+    if result.status == "crashed":
+        return (f"the grader's own trusted worker process crashed while measuring this "
+                f"({text[-200:]}). {GRADER_PROBLEM}")
+    return None
+
+
+def run_worker(tasks: list[dict], workdir: Path, limits: Limits, log_dir: Path) -> dict:
+    """Run trusted worker tasks in their own sandbox (its own fresh uid where root), with
+    ``limits.worker_memory_bytes`` where set (else the child's memory limit)."""
+    memory = limits.worker_memory_bytes or limits.memory_bytes
+    return run_tasks("autograder.worker", {}, tasks, workdir=workdir, role="worker",
+                     limits=Limits(memory_bytes=memory, threads=limits.threads,
+                                   cpu_seconds=limits.cpu_seconds), log_dir=log_dir)
