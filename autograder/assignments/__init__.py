@@ -27,7 +27,7 @@ from typing import ClassVar
 
 import numpy as np
 
-ASSIGNMENTS = ("sentiment", "rnn_numpy", "cells", "char_lm", "seq2seq")
+ASSIGNMENTS = ("sentiment", "rnn_numpy", "cells", "char_lm", "seq2seq", "captioning")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 from seqlab.checks.fixture_data import FIXTURES_DIR
 from seqlab.student import student_module
 
-ASSIGNMENT_ORDER = ("rnn_numpy", "cells", "char_lm", "seq2seq")
+ASSIGNMENT_ORDER = ("rnn_numpy", "cells", "char_lm", "seq2seq", "captioning")
 FLOAT_TOLERANCE = 1e-9   # the sync test's tolerance: BLAS may differ in the last bits
 
 
@@ -147,7 +147,25 @@ def seq2seq() -> tuple[dict, dict]:
     return {}, {"greedy_decode": [[int(i) for i in row] for row in ids]}
 
 
-BUILDERS = {"rnn_numpy": rnn_numpy, "cells": cells, "char_lm": char_lm, "seq2seq": seq2seq}
+def captioning() -> tuple[dict, dict]:
+    """greedy_captions' and beam_search_captions' ids on the checks' own small models."""
+    from seqlab.checks import captioning as checks
+
+    encoder, decoder = checks.probe_models()
+    ref, images = reference("captioning"), checks.probe_images()
+
+    def plain(rows):
+        return [[int(i) for i in row] for row in rows]
+
+    beams = {str(width): plain(ref.beam_search_captions(encoder, decoder, images,
+                                                        **checks.DECODE, beam_width=width))
+             for width in checks.BEAM_WIDTHS}
+    greedy = plain(ref.greedy_captions(encoder, decoder, images, **checks.DECODE))
+    return {}, {"greedy_captions": greedy, "beam_search_captions": beams}
+
+
+BUILDERS = {"rnn_numpy": rnn_numpy, "cells": cells, "char_lm": char_lm, "seq2seq": seq2seq,
+            "captioning": captioning}
 
 
 def build(assignment: str) -> tuple[dict[str, np.ndarray], dict]:
