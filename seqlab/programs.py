@@ -346,8 +346,10 @@ class EncodedPairs:
 def prepare_source(text: str, reverse: bool = False, double: bool = False) -> str:
     """The source as the model reads it: reversed and/or doubled (the paper's input tricks).
 
-    Reversing puts the end of the source next to the start of the target; doubling shows
-    the model the source twice.
+    Reversing makes the source's first characters the last ones the encoder reads, right
+    before the decoder writes the target's first characters (Sutskever et al. 2014): in
+    ``"57+38"`` read as ``"83+75"``, the leading ``5`` comes last, next to the sum's leading
+    digit that depends on it. Doubling shows the model the source twice.
     """
     if reverse:
         text = text[::-1]
