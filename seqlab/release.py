@@ -66,7 +66,8 @@ TEACHER_ONLY = frozenset({
 REFERENCE_FUNCTIONS = {
     "autograder/assignments/fundamentals_reference.py": (
         "rnn_states", "rnn_forward", "rnn_loss", "rnn_grads", "clip_global",
-        "jacobian_norms", "lstm_step", "gru_step", "lstm_sequence", "gru_sequence"),
+        "jacobian_norms", "lstm_step", "gru_step", "lstm_sequence", "gru_sequence",
+        "gru_state_jacobian"),
     "autograder/generative_models.py": ("reference_char_lm", "reference_seq2seq"),
 }
 """The grader's own implementations of the contracts, which must not reach students (its

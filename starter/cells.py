@@ -31,6 +31,9 @@ in the order i, f, g (candidate), o for the LSTM and z, r, n for the GRU:
     GRU   kernel (d, 3u)   recurrent_kernel (u, 3u)   bias (2, 3u): row 0 input, row 1 recurrent
 
 Shapes: ``x_t (batch, d)``, states ``(batch, u)``, sequences ``(batch, T, d)``. NumPy only.
+
+``gru_state_jacobian`` differentiates one GRU step with respect to the state, ``dh/dh_prev
+(batch, u, u)``: the matrix a gradient is multiplied by at every step back in time.
 """
 
 from __future__ import annotations
@@ -106,4 +109,53 @@ def gru_sequence(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray
     raise NotImplementedError(
         "gru_sequence: loop gru_step over t from a zero state, recording z and r at each step "
         "(not implemented yet)"
+    )
+
+
+def gru_state_jacobian(x_t: np.ndarray, h_prev: np.ndarray, kernel: np.ndarray,
+                       recurrent_kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """The exact Jacobian of one :func:`gru_step` with respect to the state: ``(batch, u, u)``.
+
+    The arguments are ``gru_step``'s, in Keras' layout (``reset_after=True``): ``x_t (batch,
+    d)``, ``h_prev (batch, u)``, ``kernel (d, 3u)``, ``recurrent_kernel (u, 3u)``, ``bias (2,
+    3u)``. With ``h = gru_step(x_t, h_prev, ...)``, returns ``J`` of shape ``(batch, u, u)``,
+    float64, with ``J[b, i, j] = dh[b, i] / dh_prev[b, j]``: the row ``i`` is a unit of the
+    new state, the column ``j`` one of the old state, one matrix per batch row (the rows of a
+    batch never mix). Steps chain as ``J_T @ ... @ J_2 @ J_1``, and a gradient row vector
+    ``g = dL/dh (u,)`` goes one step back as ``g @ J[b]``.
+
+    Notation. The lecture uses column vectors and writes ``s_t = f(W s_{t-1} + U x_t)``, with
+    ``W`` the recurrent matrix multiplied from the left, so ``ds_t/ds_{t-1} = diag(f') W``.
+    Keras puts ``x`` first and multiplies *row* vectors from the left, ``x @ kernel + h_prev @
+    recurrent_kernel`` (its ``kernel`` is the lecture's ``U`` transposed, its
+    ``recurrent_kernel`` the lecture's ``W`` transposed). Since ``d(h_prev @ U)[i] /
+    dh_prev[j] = U[j, i]``, every recurrent block enters the Jacobian transposed, as ``U^T``.
+    With ``U_z, U_r, U_n`` the three ``(u, u)`` blocks of ``recurrent_kernel`` (columns
+    ``0:u``, ``u:2u``, ``2u:3u``) and, per batch row, every product elementwise except ``@``::
+
+        z = sigmoid(x W_z + b_z + h_prev U_z + b'_z)          update gate
+        r = sigmoid(x W_r + b_r + h_prev U_r + b'_r)          reset gate
+        m = h_prev U_n + b'_n                                 the recurrent part of the candidate
+        n = tanh(x W_n + b_n + r * m)                         candidate
+        h = z * h_prev + (1 - z) * n
+
+    the product rule on ``h = z * h_prev + (1 - z) * n`` gives four terms:
+
+    1. the **keep** path, ``h_prev`` copied through the gate: ``diag(z)``;
+    2. the **update-gate** path, ``z`` itself depends on ``h_prev`` (``dh/dz = h_prev - n``,
+       ``sigmoid' = z (1 - z)``): ``diag((h_prev - n) z (1 - z)) U_z^T``;
+    3. the **candidate** path through ``tanh`` and ``U_n`` (``dh/dn = 1 - z``,
+       ``tanh' = 1 - n^2``): ``diag((1 - z)(1 - n^2) r) U_n^T``;
+    4. the candidate path through the **reset gate**, which multiplies ``m`` and depends on
+       ``h_prev``: ``diag((1 - z)(1 - n^2) m r (1 - r)) U_r^T``.
+
+    ``J = diag(z) + diag(...) U_z^T + diag(...) U_n^T + diag(...) U_r^T``. Only the first term
+    has no weight matrix and no derivative of a squashing function, and every other term
+    carries a factor ``z (1 - z)`` or ``1 - z``: where ``z[i]`` is close to 1, row ``i`` of
+    ``J`` is close to that of the identity, and the state and its gradient pass unchanged.
+    The vanilla RNN has only a term like 3, ``diag(1 - h^2) W``.
+    """
+    raise NotImplementedError(
+        "gru_state_jacobian: recompute z, r, n as in gru_step, then sum the four terms (U^T blocks)"
+        " (not implemented yet)"
     )

@@ -88,6 +88,21 @@ def test_unfrozen_embedding_fails_the_embedding_check(tmp_path):
     assert _row(report, "output").passed and _row(report, "parameter count").passed
 
 
+@pytest.mark.parametrize(("new", "words"), [
+    ("return update + candidate + reset", "diag(z) is missing"),
+    ("return np.swapaxes(keep + update + candidate + reset, 1, 2)", "J is transposed"),
+    ("return keep + update + candidate", "the reset-gate path is missing"),
+], ids=["no diag(z)", "transposed", "no reset-gate path"])
+def test_gru_jacobian_mistakes_are_named(tmp_path, new, words):
+    folder = _wrong(tmp_path, "cells", "return keep + update + candidate + reset", new)
+    report = check("gru_state_jacobian", folder, show=False)
+    assert _row(report, "returns J").passed
+    row = _row(report, "equals keras.layers.GRU's")
+    assert row.status == "failed" and words in row.message, row.message
+    assert row.expected.startswith("J[") and row.got.startswith("J[")
+    assert row.expected != row.got
+
+
 def test_crash_and_endless_loop_are_rows_not_tracebacks(tmp_path, monkeypatch, capsys):
     (tmp_path / "char_lm.py").write_text(
         "def batchify(data, batch_size):\n    while True:\n        pass\n\n"

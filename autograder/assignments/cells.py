@@ -6,7 +6,9 @@ Their outputs are compared with real ``keras.layers.LSTM`` and ``GRU`` layers ho
 weights, run by the trusted worker (``worker_references``); the gate arrays are compared
 with the grader's own NumPy reference (``fundamentals_reference``), which also recognises
 the usual mistakes (gate blocks in another order, the update convention flipped, the reset
-gate applied before the recurrent matmul) to name them in the message.
+gate applied before the recurrent matmul) to name them in the message. The GRU's state
+Jacobian (``gru_state_jacobian``) is compared with the reference's exact one, which can also
+be computed transposed or without one of its terms, to name those mistakes.
 """
 
 from __future__ import annotations
@@ -31,11 +33,17 @@ FUNCTIONS = {
                       ("bias", None)],
     "gru_sequence": [("x", None), ("kernel", None), ("recurrent_kernel", None),
                      ("bias", None)],
+    "gru_state_jacobian": [("x_t", None), ("h_prev", None), ("kernel", None),
+                           ("recurrent_kernel", None), ("bias", None)],
 }
 RECIPES: dict = {}
 CASE_TIMEOUT = 15  # seconds per call: tiny NumPy inputs take milliseconds
 KERAS_TOLERANCE = 1e-5      # Keras computes in float32
 TOLERANCE = 1e-6            # against the grader's float64 reference
+
+
+SATURATED = (7.0, -7.0, 0.5, 2.0, -6.0, 6.0, 1.0, -1.5)
+"""The pre-activations of z (4 units), then r, in the saturated Jacobian case."""
 
 
 def _weights(rng, d: int, u: int, blocks: int, gru: bool) -> dict:
@@ -56,6 +64,17 @@ def _inputs() -> dict:
         inputs[f"h0{suffix}"] = rng.normal(0, 0.8, size=(batch, u))
         inputs[f"c0{suffix}"] = rng.normal(0, 1.0, size=(batch, u))
         inputs[f"x{suffix}"] = rng.normal(size=(batch, steps, d))
+    # One GRU step (batch 1, d 3, u 4) whose gates saturate unit by unit: the input biases of
+    # z and r are set to give the pre-activations SATURATED (z near 1, near 0, then two units
+    # in between; r near 0, near 1, in between). Large weights saturate the candidate.
+    d, u = 3, 4
+    kernel, recurrent = rng.normal(0, 1.5, size=(d, 3 * u)), rng.normal(0, 1.5, size=(u, 3 * u))
+    bias = rng.normal(0, 0.5, size=(2, 3 * u))
+    x_t, h0 = rng.normal(size=(1, d)), rng.normal(0, 0.8, size=(1, u))
+    rest = (x_t @ kernel + h0 @ recurrent + bias[1])[0, :2 * u]
+    bias[0, :2 * u] = np.asarray(SATURATED) - rest
+    inputs.update(gru_kernel_saturated=kernel, gru_recurrent_kernel_saturated=recurrent,
+                  gru_bias_saturated=bias, x_t_saturated=x_t, h0_saturated=h0)
     return inputs
 
 
@@ -63,8 +82,9 @@ INPUTS = _inputs()
 
 
 def _text(name: str) -> str:
+    base = name.removesuffix("_small").removesuffix("_saturated")
     label = {"x_t": "x_t", "h0": "h_prev", "c0": "c_prev", "x": "x"}.get(
-        name.removesuffix("_small"), name.removesuffix("_small").split("_", 1)[-1])
+        base, base.split("_", 1)[-1])
     return f"{label} {ref.shape_text(INPUTS[name].shape)}"
 
 
@@ -78,14 +98,16 @@ def _names(function: str, suffix: str) -> tuple[str, ...]:
     weights = tuple(f"{cell}_{k}{suffix}" for k in ("kernel", "recurrent_kernel", "bias"))
     if function == "lstm_step":
         return (f"x_t{suffix}", f"h0{suffix}", f"c0{suffix}", *weights)
-    if function == "gru_step":
+    if function in ("gru_step", "gru_state_jacobian"):
         return (f"x_t{suffix}", f"h0{suffix}", *weights)
     return (f"x{suffix}", *weights)
 
 
 CASES = {c.id: c for c in (
-    _case(f"{function}{suffix}", function, _names(function, suffix))
-    for function in FUNCTIONS for suffix in ("", "_small")
+    *(_case(f"{function}{suffix}", function, _names(function, suffix))
+      for function in FUNCTIONS for suffix in ("", "_small")),
+    _case("gru_state_jacobian_saturated", "gru_state_jacobian",
+          _names("gru_state_jacobian", "_saturated")),
 )}
 
 
@@ -137,6 +159,35 @@ def _gru_hint(got_h, args) -> str:
         if ref.close(got_h, other, atol=1e-5, rtol=1e-5):
             return f": your numbers match {why}"
     return ""
+
+
+_JACOBIAN_MISTAKES = (
+    (dict(keep=False), "diag(z) is missing: the keep path z * h_prev puts z[i] on the "
+                       "diagonal"),
+    (dict(reset_path=False), "the reset-gate path is missing: r depends on h_prev too, "
+                             "adding diag((1 - z)(1 - n**2) m r (1 - r)) U_r^T with "
+                             "m = h_prev @ U_n + b'_n"),
+    (dict(update_path=False), "the update-gate path is missing: z depends on h_prev, adding "
+                              "diag((h_prev - n) z (1 - z)) U_z^T"),
+    (dict(tanh_derivative=False), "the candidate's tanh derivative 1 - n**2 is missing"),
+)
+
+
+def _jacobian_hint(got, args) -> str:
+    """Which known mistake reproduces ``got`` (a GRU state Jacobian)."""
+    transposed = ("the Jacobian is transposed: entry [b, i, j] is dh[b, i] / dh_prev[b, j] "
+                  "(row i: the new unit), yours holds [b, j, i]; in Keras' layout the "
+                  "recurrent blocks enter as U^T")
+    if ref.close(got, ref.gru_state_jacobian(*args, transposed=True), atol=1e-5, rtol=1e-5):
+        return f": {transposed}"
+    for kwargs, why in _JACOBIAN_MISTAKES:
+        if ref.close(got, ref.gru_state_jacobian(*args, **kwargs), atol=1e-5, rtol=1e-5):
+            return f": {why}"
+        if ref.close(got, ref.gru_state_jacobian(*args, **kwargs, transposed=True),
+                     atol=1e-5, rtol=1e-5):
+            return f": your numbers match the transpose ([b, j, i]) of a Jacobian where {why}"
+    return (" (J = diag(z) + the update-gate, candidate and reset-gate terms, each recurrent "
+            "block transposed: see the docstring)")
 
 
 def _shape_problem(call, got, want_shapes, labels) -> str | None:
@@ -353,6 +404,40 @@ def gru_sequence_outputs(obs):
        needs=("gru_sequence", "gru_sequence_small"), visibility="after_published")
 def gru_sequence_gates(obs):
     return _gates(obs, "gru_sequence", ("update", "reset"), ("update", "reset"))
+
+
+def _jacobian_values(obs, case_ids: tuple[str, ...], what: str):
+    for case_id in case_ids:
+        args = _args(case_id)
+        want = ref.gru_state_jacobian(*args)
+        got = obs.arrays[case_id]
+        call = obs.call(case_id)
+        problem = _shape_problem(call, got, (want.shape,), ("J (batch, u, u)",))
+        if problem:
+            if isinstance(got, np.ndarray) and got.shape == want.shape[1:]:
+                problem += ": keep the batch axis, one (u, u) matrix per batch row"
+            return failed(problem)
+        if not ref.close(got, want, atol=TOLERANCE, rtol=TOLERANCE):
+            return failed(f"{call}: the Jacobian dh/dh_prev differs from the exact one "
+                          f"{ref.worst(got, want)}{_jacobian_hint(got, args)}")
+    return passed(f"J[b, i, j] = dh[b, i] / dh_prev[b, j] equals the exact Jacobian to 1e-6 "
+                  f"({what})")
+
+
+@check("gru_state_jacobian: equals the exact dh/dh_prev of gru_step (random weights, nonzero "
+       "state)", points=6, assignment=NAME, function="gru_state_jacobian",
+       timeout=CASE_TIMEOUT, needs=("gru_state_jacobian", "gru_state_jacobian_small"))
+def gru_state_jacobian_values(obs):
+    return _jacobian_values(obs, ("gru_state_jacobian", "gru_state_jacobian_small"),
+                            "random weights, a nonzero state")
+
+
+@check("gru_state_jacobian: a batch of one with saturated gates", points=3, assignment=NAME,
+       function="gru_state_jacobian", timeout=CASE_TIMEOUT,
+       needs=("gru_state_jacobian_saturated",), visibility="after_published")
+def gru_state_jacobian_saturated(obs):
+    return _jacobian_values(obs, ("gru_state_jacobian_saturated",),
+                            "gates near 0 and 1, a batch of one")
 
 
 class Cells(Assignment):

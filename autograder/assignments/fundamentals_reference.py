@@ -5,8 +5,9 @@ process, from the same inputs. Nothing here is imported from ``solutions/`` (whi
 Gradescope bundle does not ship) or from the student's module. Besides the correct
 computations, it can compute the usual *wrong* ones (backprop truncated to one step, the
 Jacobian without the tanh derivative, LSTM gate blocks in another order, the GRU update
-convention flipped, the reset gate applied before the recurrent matmul...), so that a
-failing check can say which mistake the student's numbers match.
+convention flipped, the reset gate applied before the recurrent matmul, the GRU's state
+Jacobian transposed or missing a term...), so that a failing check can say which mistake the
+student's numbers match.
 
 Conventions follow ``DESIGN.md``: batch first, ``h[:, t] = tanh(x[:, t] W_hx^T + h[:, t-1]
 W_hh^T + b_h)``, Keras' weight layouts for the gated cells.
@@ -178,6 +179,42 @@ def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias, *, flipped: bool = Fal
     candidate = np.tanh(x_part[:, 2 * u:] + recurrent)
     h = (1 - z) * h_prev + z * candidate if flipped else z * h_prev + (1 - z) * candidate
     return h, gates
+
+
+def gru_state_jacobian(x_t, h_prev, kernel, recurrent_kernel, bias, *, keep: bool = True,
+                       update_path: bool = True, reset_path: bool = True,
+                       tanh_derivative: bool = True, transposed: bool = False) -> np.ndarray:
+    """``J (batch, u, u)``, ``J[b, i, j] = dh[b, i] / dh_prev[b, j]`` of :func:`gru_step`.
+
+    The product rule on ``h = z h_prev + (1 - z) n`` (Keras layout: the recurrent blocks
+    enter transposed): ``diag(z)``, the update gate's ``diag((h_prev - n) z') U_z^T`` and the
+    candidate's ``diag((1 - z) tanh') (diag(r) U_n^T + diag(m r') U_r^T)`` with
+    ``m = h_prev U_n + b'_n``. The keywords drop a term (``keep``: diag(z), ``update_path``,
+    ``reset_path``), forget ``1 - n**2`` or return ``J[b, j, i]`` (``transposed``): the usual
+    mistakes, computed only to recognise them.
+    """
+    x_t, h_prev = np.asarray(x_t, dtype=np.float64), np.asarray(h_prev, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    blocks = np.asarray(recurrent_kernel, dtype=np.float64)
+    bias = np.asarray(bias, dtype=np.float64).reshape(2, -1)
+    u = h_prev.shape[-1]
+    pre_x = x_t @ kernel + bias[0]
+    pre_h = h_prev @ blocks + bias[1]
+    gate = {name: sigmoid(pre_x[:, k * u:(k + 1) * u] + pre_h[:, k * u:(k + 1) * u])
+            for k, name in enumerate(("update", "reset"))}
+    z, r = gate["update"], gate["reset"]
+    recurrent = pre_h[:, 2 * u:]
+    new = np.tanh(pre_x[:, 2 * u:] + r * recurrent)
+    w_z, w_r, w_n = blocks[:, :u], blocks[:, u:2 * u], blocks[:, 2 * u:]
+    d_new = (1.0 - z) * ((1.0 - new * new) if tanh_derivative else 1.0)
+    jac = np.einsum("bi,ji->bij", d_new * r, w_n)
+    if update_path:
+        jac += np.einsum("bi,ji->bij", (h_prev - new) * z * (1.0 - z), w_z)
+    if reset_path:
+        jac += np.einsum("bi,ji->bij", d_new * recurrent * r * (1.0 - r), w_r)
+    if keep:
+        jac += np.einsum("bi,ij->bij", z, np.eye(u))
+    return np.swapaxes(jac, 1, 2) if transposed else jac
 
 
 def lstm_sequence(x, kernel, recurrent_kernel, bias, **variant) -> tuple[np.ndarray, dict]:

@@ -23,7 +23,7 @@ from seqlab.checks.core import REGISTRY, RUN_CACHE, CheckReport, CheckRow, run_c
 ASSIGNMENTS: dict[str, tuple[str, ...]] = {
     "rnn_numpy": ("init_params", "rnn_forward", "rnn_loss_and_grads", "clip_by_global_norm",
                   "state_jacobian_norms"),
-    "cells": ("lstm_step", "gru_step", "lstm_sequence", "gru_sequence"),
+    "cells": ("lstm_step", "gru_step", "lstm_sequence", "gru_sequence", "gru_state_jacobian"),
     "sentiment": ("build_embedding_matrix", "build_rnn_classifier", "build_cnn_classifier"),
     "char_lm": ("batchify", "get_batch", "sample_next", "build_char_lm", "generate"),
     "seq2seq": ("build_seq2seq", "greedy_decode"),

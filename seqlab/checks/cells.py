@@ -2,7 +2,8 @@
 
 ``fixtures/cells.npz`` holds random weights in Keras' layouts, inputs and states, and what
 ``keras.layers.LSTM`` / ``keras.layers.GRU`` (``reset_after=True``) computed with them, so
-these checks need no Keras at check time.
+these checks need no Keras at check time; for ``gru_state_jacobian``, the Jacobian of one step
+of a float64 ``keras.layers.GRU``, measured by central differences.
 """
 
 from __future__ import annotations
@@ -134,3 +135,46 @@ def gru_sequence_outputs(mod):
 @public_check("gru_sequence", "gates update and reset in (0, 1)", TIMEOUT)
 def gru_sequence_gates(mod):
     return _gates(mod, "gru")
+
+
+def _jacobian(mod):
+    data = fx.group(NAME, "gru_state_jacobian")
+    batch, u = data["h_prev"].shape
+    call = (f"gru_state_jacobian(x_t {data['x_t'].shape}, h_prev ({batch}, {u}), "
+            f"kernel {data['kernel'].shape}, ...)")
+    got = mod.gru_state_jacobian(data["x_t"].copy(), data["h_prev"].copy(), *_weights(data))
+    return call, data, expect_shape(got, data["jacobian"].shape, "J", call)
+
+
+@public_check("gru_state_jacobian", "returns J (batch, u, u)", TIMEOUT)
+def gru_state_jacobian_shape(mod):
+    _jacobian(mod)
+    return "J (2, 4, 4)", "the same"
+
+
+def _jacobian_hint(got: np.ndarray, data: dict) -> str:
+    """Which usual mistake ``got`` matches (transposed, no diag(z), no reset-gate path)."""
+    want, z = data["jacobian"], data["z"]
+
+    def near(other) -> bool:
+        return bool(np.all(np.abs(got.astype(np.float64) - other) < 1e-4))
+
+    if near(np.swapaxes(want, 1, 2)):
+        return ("; J is transposed: J[b, i, j] is dh[b, i] / dh_prev[b, j] (row i: the new "
+                "unit), so each recurrent block enters as U^T")
+    if near(want - z[:, :, None] * np.eye(z.shape[1])):
+        return "; diag(z) is missing: the keep path z * h_prev puts z[i] on the diagonal"
+    if near(want - data["reset_path"]):
+        return ("; the reset-gate path is missing: r depends on h_prev too (through "
+                "r * (h_prev @ U_n + b'_n))")
+    return ("; J = diag(z) + the update-gate path + the candidate's paths through tanh and "
+            "through the reset gate, each recurrent block transposed (see the docstring)")
+
+
+@public_check("gru_state_jacobian", "equals keras.layers.GRU's dh/dh_prev (central "
+              "differences, float64)", TIMEOUT)
+def gru_state_jacobian_values(mod):
+    call, data, got = _jacobian(mod)
+    hint = "" if not np.all(np.isfinite(got.astype(np.float64))) else _jacobian_hint(got, data)
+    gap = expect_close(got, data["jacobian"], "J", call, TOLERANCE, hint=hint)
+    return "J of keras.layers.GRU, one step", gap

@@ -107,7 +107,41 @@ def cells() -> tuple[dict, dict]:
         if name == "lstm":
             sequence["c_last"] = run[2]
         _put(out, f"{name}_sequence", sequence)
+    _put(out, "gru_state_jacobian", _gru_jacobian())
     return out, {}
+
+
+def _gru_jacobian(eps: float = 1e-5) -> dict:
+    """dh/dh_prev of one step of a float64 ``keras.layers.GRU``, by central differences.
+
+    Entry ``[b, i, j] = dh[b, i] / dh_prev[b, j]``, accurate to about 1e-10 (float64, step
+    ``eps``); every perturbed state is one row of a single batch. Also recorded, for the
+    check's hints: the update gate z (the diagonal the keep path adds) and the reset-gate path
+    ``diag((1 - z)(1 - n^2) m r (1 - r)) U_r^T``, written out here in NumPy.
+    """
+    import keras
+
+    rng, d, u, batch = np.random.default_rng(12), 3, 4, 2
+    weights = [rng.normal(0, 0.8, size=(d, 3 * u)), rng.normal(0, 0.8, size=(u, 3 * u)),
+               rng.normal(0, 0.4, size=(2, 3 * u))]
+    x_t, h_prev = rng.normal(size=(batch, d)), rng.normal(0, 0.6, size=(batch, u))
+    layer = keras.layers.GRU(u, dtype="float64")
+    layer.build((None, None, d))
+    layer.set_weights(weights)
+    shifts = eps * np.eye(u)
+    states = np.concatenate([h_prev[:, None] + shifts, h_prev[:, None] - shifts], axis=1)
+    moved = layer(np.repeat(x_t, 2 * u, axis=0)[:, None], initial_state=[states.reshape(-1, u)])
+    moved = keras.ops.convert_to_numpy(moved).astype(np.float64).reshape(batch, 2, u, u)
+    jacobian = np.swapaxes(moved[:, 0] - moved[:, 1], 1, 2) / (2 * eps)   # [b, i, j]
+    kernel, recurrent, bias = weights
+    inputs, state = x_t @ kernel + bias[0], h_prev @ recurrent + bias[1]
+    z, r = (1 / (1 + np.exp(-(inputs[:, k * u:(k + 1) * u] + state[:, k * u:(k + 1) * u])))
+            for k in range(2))
+    n = np.tanh(inputs[:, 2 * u:] + r * state[:, 2 * u:])
+    through_reset = (1 - z) * (1 - n ** 2) * state[:, 2 * u:] * r * (1 - r)
+    reset_path = through_reset[:, :, None] * recurrent[:, u:2 * u].T[None]
+    return {"x_t": x_t, "h_prev": h_prev, "kernel": kernel, "recurrent_kernel": recurrent,
+            "bias": bias, "jacobian": jacobian, "z": z, "reset_path": reset_path}
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
