@@ -35,7 +35,9 @@ LEARNING_RATE = 2e-3
 """Adam's step size (5e-3 sometimes stalls this model on the quick data; measured)."""
 
 CLIPNORM = 1.0
-"""Each gradient is clipped to this norm."""
+"""All gradients together are scaled down to at most this global norm (``global_clipnorm``:
+lab 1's ``clip_by_global_norm``, which keeps the update's direction; Keras' ``clipnorm`` would
+clip each weight's gradient on its own and turn the update)."""
 
 PROBABILITY_FLOOR = 1e-12
 """Beam search scores a probability ``p`` as ``log(max(p, PROBABILITY_FLOOR))``: never -inf."""
@@ -62,7 +64,7 @@ def build_captioner(vocab_size: int, image_shape=(64, 64, 3), filters=(16, 32, 6
     - ``model``: ``[images (batch, *image_shape), tgt_in (batch, L)]`` -> probabilities
       ``(batch, L, vocab_size)``: the decoder GRU starts from the image's projected state
       and reads ``tgt_in`` (teacher forcing). Compiled with Adam (``LEARNING_RATE``,
-      ``clipnorm=CLIPNORM``) and sparse categorical cross-entropy.
+      ``global_clipnorm=CLIPNORM``) and sparse categorical cross-entropy.
     - ``encoder``: ``images (batch, *image_shape)`` -> state ``(batch, units)``.
     - ``decoder``: ``[token (batch, 1), state (batch, units)]`` -> ``[probabilities
       (batch, 1, vocab_size), new state (batch, units)]``: one step.
@@ -98,7 +100,7 @@ def build_captioner(vocab_size: int, image_shape=(64, 64, 3), filters=(16, 32, 6
     decoder = keras.Model([token, state_in], [output(step), state_out], name="decoder")
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE,
-                                                  clipnorm=CLIPNORM),
+                                                  global_clipnorm=CLIPNORM),
                   loss="sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
     return model, encoder, decoder
     # END SOLUTION

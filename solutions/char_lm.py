@@ -45,7 +45,9 @@ LEARNING_RATE = 2e-3
 """Adam's step size."""
 
 CLIPNORM = 1.0
-"""Each gradient is clipped to this norm: exploding gradients are common in RNN LMs."""
+"""All gradients together are scaled down to at most this global norm (``global_clipnorm``:
+lab 1's ``clip_by_global_norm``, which keeps the update's direction; Keras' ``clipnorm`` would
+clip each weight's gradient on its own and turn the update)."""
 
 
 def batchify(data: np.ndarray, batch_size: int) -> np.ndarray:
@@ -90,7 +92,7 @@ def build_char_lm(vocab_size: int, embedding_dim: int = 32, units: int = 128, ce
     and the recurrent layer is ``stateful=True``: its final state becomes the next call's
     initial state until ``reset_state(model)``. Without it, the model is stateless (a zero
     state every call). Keep Keras' default activations and no recurrent dropout (cuDNN).
-    Compiled with Adam (``LEARNING_RATE``, ``clipnorm=CLIPNORM``) and sparse categorical
+    Compiled with Adam (``LEARNING_RATE``, ``global_clipnorm=CLIPNORM``) and sparse categorical
     cross-entropy from logits.
     """
     if cell not in CELLS:
@@ -107,7 +109,7 @@ def build_char_lm(vocab_size: int, embedding_dim: int = 32, units: int = 128, ce
     logits = keras.layers.Dense(vocab_size, name="logits")(x)      # (batch, T, vocab_size)
     model = keras.Model(inputs, logits, name=f"char_lm_{cell}")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE,
-                                                  clipnorm=CLIPNORM),
+                                                  global_clipnorm=CLIPNORM),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
     # END SOLUTION

@@ -38,7 +38,9 @@ LEARNING_RATE = 5e-3
 """Adam's step size."""
 
 CLIPNORM = 1.0
-"""Each gradient is clipped to this norm."""
+"""All gradients together are scaled down to at most this global norm (``global_clipnorm``:
+lab 1's ``clip_by_global_norm``, which keeps the update's direction; Keras' ``clipnorm`` would
+clip each weight's gradient on its own and turn the update)."""
 
 
 def build_seq2seq(src_vocab_size: int, tgt_vocab_size: int, embedding_dim: int = 32,
@@ -57,7 +59,7 @@ def build_seq2seq(src_vocab_size: int, tgt_vocab_size: int, embedding_dim: int =
     - ``model``: ``[src (batch, S), tgt_in (batch, L)]`` -> probabilities
       ``(batch, L, tgt_vocab_size)``: the decoder GRU starts from the encoder's state and
       reads ``tgt_in`` (teacher forcing). Compiled with Adam (``LEARNING_RATE``,
-      ``clipnorm=CLIPNORM``) and sparse categorical cross-entropy.
+      ``global_clipnorm=CLIPNORM``) and sparse categorical cross-entropy.
     - ``encoder``: ``src (batch, S)`` -> state ``(batch, units)``.
     - ``decoder``: ``[token (batch, 1), state (batch, units)]`` -> ``[probabilities
       (batch, 1, tgt_vocab_size), new state (batch, units)]``: one step.

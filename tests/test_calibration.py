@@ -19,7 +19,8 @@ def test_committed_bands_pass_every_reference_seed_and_fail_chance(profile):
     bands = _bands(profile)
     if profile == "quick":
         assert set(bands) == {"gru_imdb", "cnn_rotten_tomatoes", "char_lm_reviews",
-                              "seq2seq_additions"}
+                              "seq2seq_additions", "captioning_scenes",
+                              "captioning_scenes/bleu"}
     for name, band in bands.items():
         assert len(band["seeds"]) == len(band["accuracies"]) >= 3, name
         if band.get("metric") == "bits_per_char":  # lower is better

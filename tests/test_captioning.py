@@ -131,7 +131,7 @@ def test_layers_each_created_once_shared_and_cudnn_eligible(built, cap):
     assert name == "sparse_categorical_crossentropy"
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert float(numpy(model.optimizer.learning_rate)) == pytest.approx(cap.LEARNING_RATE)
-    assert model.optimizer.clipnorm == cap.CLIPNORM
+    assert model.optimizer.global_clipnorm == cap.CLIPNORM
 
 
 def expected_params(vocab, filters=(16, 32, 64), embedding_dim=32, units=128,
