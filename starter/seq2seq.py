@@ -2,11 +2,12 @@
 # Write your code where a function raises NotImplementedError: replace each
 # `raise NotImplementedError(...)` with your implementation. Keep the names, signatures and
 # return types: the notebooks and the autograder call them.
-"""A GRU encoder-decoder (Cho et al. 2014) that learns to execute programs, character by character.
+"""A GRU encoder-decoder that learns to execute programs, character by character.
 
 The encoder reads the source (a program, or ``"123+45"``) and compresses it into one state
 vector; the decoder starts from that state and writes the target (``"168"``) one character
-at a time, each step reading the previous character::
+at a time, each step reading the previous character (Sutskever et al. 2014's design, with the
+GRU of Cho et al. 2014, whose decoder also reads the state at every step)::
 
     source ids (batch, S) -> Embedding -> encoder GRU -> state (batch, units)
                                                               |
