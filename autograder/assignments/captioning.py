@@ -69,10 +69,14 @@ START_ID, DECODE_LEN, SHORT_LEN = 1, 9, 3
 END_IDS = (2, 4, 6)
 # Two cases of beam calls: a call's id lists come back as one array each, and a case's
 # result file may hold at most 256 (autograder.safeload).
-BEAMS = {"beam_narrow": tuple({"end_id": end, "max_len": DECODE_LEN, "beam_width": width}
-                              for width in (1, 2) for end in (2, 5)),
+# (end 3, width 2) and (end 6, width 5): calls where a beam that does not narrow (keeps
+# beam_width live hypotheses however many finished) returns other captions (measured).
+BEAMS = {"beam_narrow": (*({"end_id": end, "max_len": DECODE_LEN, "beam_width": width}
+                           for width in (1, 2) for end in (2, 5)),
+                         {"end_id": 3, "max_len": DECODE_LEN, "beam_width": 2}),
          "beam_wide": (*({"end_id": end, "max_len": DECODE_LEN, "beam_width": width}
                          for width in (3, 5) for end in (2, 5)),
+                       {"end_id": 6, "max_len": DECODE_LEN, "beam_width": 5},
                        {"end_id": 0, "max_len": SHORT_LEN, "beam_width": 3})}
 PROBES = [[2, 5], [3, 1]]
 
