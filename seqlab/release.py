@@ -98,8 +98,8 @@ teacher's repository; do not edit it by hand (your work lives elsewhere, see bel
 
 Click the *Open in Colab* badge at the top of a lab (or open
 `{colab}` and pick a notebook), choose a GPU runtime for the `full` profile, and run the first
-cell. It clones this repository ({url}, branch `{branch}`), installs the two data packages
-(your runtime's TensorFlow is kept), asks to mount your Google Drive and keeps your work in
+cell. It clones this repository ({url}, branch `{branch}`), installs the few packages Colab
+lacks (your runtime's TensorFlow is kept), asks to mount your Google Drive and keeps your work in
 `MyDrive/{folder}/`: your modules (`rnn_numpy.py`, `sentiment.py`, ...: copied there the first
 time, never overwritten afterwards), `models/` and your submissions. It says in one line where
 your code lives. Edit your module in Colab's Files panel (left), save, and rerun the cell that
