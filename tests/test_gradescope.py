@@ -83,3 +83,21 @@ def test_results_from_a_grader_failure_still_validate(tmp_path):
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     jsonschema.validate(results, SCHEMA)
     assert "could not run" in results["output"]
+
+
+def test_captioning_bundle_carries_its_inputs_and_bleu(tmp_path):
+    """Lab 8's bundle: the recipe's pictures and the kept test scenes precomputed, sacrebleu
+    pinned (the parent scores BLEU), its worker module and public-check fixtures inside."""
+    out = tmp_path / "captioning.zip"
+    assert cli(["gradescope", "--out", str(out), "--assignment", "captioning"]) == 0
+    with zipfile.ZipFile(out) as zf:
+        names = set(zf.namelist())
+        requirements = zf.read("requirements.txt").decode()
+        run_script = zf.read("run_autograder").decode()
+    assert "grading_inputs/recipe-captioning-captioning_scenes.npz" in names
+    assert {"autograder/assignments/captioning.py",
+            "autograder/assignments/captioning_worker.py", "seqlab/scenes.py",
+            "seqlab/rubric.py"} <= names
+    assert "sacrebleu==" in requirements
+    assert "--assignment captioning" in run_script
+    assert not any(n.startswith(("solutions/", "starter/", "tests/")) for n in names)
