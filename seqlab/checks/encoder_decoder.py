@@ -105,3 +105,12 @@ def stop_hint(got: list, want: list) -> str:
                                      for g, w in zip(got, want, strict=True)):
         return ": stop before end_id (it is not included)"
     return ""
+
+
+def expect_greedy_ids(got, want: list[list[int]], where: str) -> tuple[str, str]:
+    """A greedy decoder's returned id lists against the recorded ``want``: the check's
+    ``(expected, got)`` texts, else a Mismatch (with a hint when a row runs past end_id)."""
+    got = id_lists(got, want, where)
+    if got != want:
+        raise Mismatch(f"{where}: different ids{stop_hint(got, want)}", str(want), str(got))
+    return str(want), str(got)
