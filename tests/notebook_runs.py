@@ -51,13 +51,15 @@ def client_for(release: Path, name: str, timeout: int = 600):
     return nb, client
 
 
-def run_all(release: Path, name: str) -> float:
-    """Run a release notebook top to bottom (raises CellExecutionError); returns seconds."""
-    _, client = client_for(release, name)
+def run_all(release: Path, name: str):
+    """Run a release notebook top to bottom (raises CellExecutionError).
+
+    Returns ``(seconds, nb)``: the wall time and the executed notebook, outputs included."""
+    nb, client = client_for(release, name)
     start = time.perf_counter()
     with student_environment(release):
         client.execute()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, nb
 
 
 def outputs_text(cell) -> str:

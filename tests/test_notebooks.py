@@ -117,6 +117,6 @@ def test_notebook_meets_the_check_table_at_the_first_stub(path, student_release)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_top_to_bottom_in_the_release_when_finished(path, finished_release):
     """The release with the reference modules in starter/: every cell runs, submit included."""
-    seconds = run_all(finished_release, path.name)
+    seconds, _ = run_all(finished_release, path.name)
     assert (finished_release / "labs" / f"submission_{path.stem}.zip").is_file()
     print(f"{path.name}: {seconds:.0f} s")
