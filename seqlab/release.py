@@ -60,6 +60,7 @@ TEACHER_ONLY = frozenset({
     "seqlab/starter.py",                 # reads solutions/ to write starter/
     "seqlab/release.py",                 # this module: reads solutions/ and the grader
     "seqlab/checks/make_fixtures.py",    # runs the reference solutions to record fixtures
+    "seqlab/prose_numbers.py",           # traces the labs' prose numbers to bench/results/
 })
 """Files the allow-list matches that stay in the teacher's repository."""
 
