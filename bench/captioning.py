@@ -228,12 +228,14 @@ def notes(args: argparse.Namespace, rows: list[dict], load: tuple[float, float],
     where = (f"on {device.name} ({device.backend})" if device.is_gpu
              else f"CPU only ({device.backend}), {os.cpu_count()} cores")
     commons = next((r["per_seed"]["caption"] for r in rows if "caption" in r["per_seed"]), [])
+    cap = student_module("captioning", impl="solutions")
     lines = [
         f"{args.profile} profile: per seed, {args.train_scenes:,} training scenes (seed s) x 5 "
         f"references, {args.test_scenes:,} test scenes (seed {TEST_SEED_OFFSET} + s). Reference "
         f"captioner (solutions/captioning.py, build_captioner defaults, its compiled Adam "
-        f"5e-3, clipnorm 1) trained with teacher forcing on every (picture, reference) pair "
-        f"for {args.epochs} epochs, batch {args.batch_size}, seeded with seed_everything(s); "
+        f"{cap.LEARNING_RATE:g}, global_clipnorm {cap.CLIPNORM:g}) trained with teacher "
+        f"forcing on every (picture, reference) pair for {args.epochs} epochs, batch "
+        f"{args.batch_size}, seeded with seed_everything(s); "
         f"decoded to at most {MAX_LEN} ids. Levels: fractions of the test captions at each "
         f"rubric level (seqlab.rubric); 'bleu' corpus BLEU (sacrebleu, 0-100) against the five "
         f"references; 'spread' is max-min over the seeds of 'no_errors', 'bleu_spread' of "
