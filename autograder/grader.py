@@ -195,7 +195,8 @@ def _not_here(check: Check, spec, profile: str, obs: Observations | None = None
 def _unjudged(check: Check, spec, obs: Observations, message: str) -> Outcome:
     """A check the module itself could not be graded for (missing, does not import): failed,
     unless it is skipped for every submission alike (here, or, for a check of submitted files
-    only such as the optional run report, whenever those files are absent)."""
+    only such as the optional run report, whenever those files are absent), and a
+    ``parent_only`` check (the questions) is judged from the submitted files as always."""
     elsewhere = _not_here(check, spec, obs.profile, obs)
     if elsewhere is not None:
         return elsewhere
@@ -204,7 +205,7 @@ def _unjudged(check: Check, spec, obs: Observations, message: str) -> Outcome:
             outcome = check.judge(obs)
         except Exception:  # it needed the module after all
             outcome = None
-        if outcome is not None and outcome.status == "skipped":
+        if outcome is not None and (outcome.status == "skipped" or check.parent_only):
             return outcome
     return failed(message)
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from seqlab.paths import REPO_ROOT
 
-INCLUDED = ("seqlab", "autograder", "data", "pyproject.toml", "README.md")
+INCLUDED = ("seqlab", "autograder", "data", "pyproject.toml", "README.md", "course.toml")
 
 
 def kit_packages() -> list[str]:

@@ -410,11 +410,14 @@ def observations(grading: Grading) -> Observations:
 
 
 def submitted_files(submission: Submission) -> dict:
-    """The optional files beside the module: model.keras's sha256, the run report."""
+    """The optional files beside the module: model.keras's sha256, the run report, and the
+    answers to the questions (:func:`autograder.questions.submitted_answers`)."""
     import hashlib
     import json
 
-    info = {}
+    from autograder.questions import submitted_answers
+
+    info = {"answers": submitted_answers(submission.folder)}
     if submission.has("model.keras"):
         info["model_sha256"] = hashlib.sha256(
             (submission.folder / "model.keras").read_bytes()).hexdigest()

@@ -24,7 +24,8 @@ class Outcome:
 
     ``status`` is ``"passed"``, ``"partial"``, ``"failed"``, ``"skipped"`` (not counted) or
     ``"grader_error"`` (the grader's own side failed, e.g. it ran out of memory: withheld,
-    0 of 0, and the whole grading is marked for a regrade).
+    0 of 0, and the whole grading is marked for a regrade) or ``"ungraded"`` (a 0-point test
+    for a person to read, e.g. the written answers for the TA).
     """
 
     fraction: float
@@ -66,7 +67,9 @@ class Check:
     ``submitted_model`` band, so the grader then runs the model on the holdout);
     ``reads_submitted_model`` (reads that run's predictions; implied by
     ``scores_submitted_model``): a prediction the grader itself could not make is then the
-    grader's problem, never lost points.
+    grader's problem, never lost points; ``parent_only`` (judged from the submitted files
+    alone, e.g. the questions' ``answers.json``: judged whether or not the module was
+    submitted or imports).
     """
 
     assignment: str
@@ -81,6 +84,7 @@ class Check:
     gpu: bool = False
     scores_submitted_model: bool = False
     reads_submitted_model: bool = False
+    parent_only: bool = False
 
 
 REGISTRY: dict[str, list[Check]] = {}
@@ -90,7 +94,7 @@ HIDDEN = ("hidden", "after_published")  # Gradescope shows these to staff (or af
 def check(name: str, *, points: float, assignment: str, function: str | None = None,
           visibility: str = "visible", timeout: float = 60.0, needs: tuple[str, ...] = (),
           public: bool | None = None, gpu: bool = False, scores_submitted_model: bool = False,
-          reads_submitted_model: bool = False) -> Callable:
+          reads_submitted_model: bool = False, parent_only: bool = False) -> Callable:
     """Register the decorated ``judge(obs) -> Outcome`` as a graded check.
 
     ``timeout`` is the wall-clock budget, in seconds, for building each case it needs;
@@ -98,7 +102,8 @@ def check(name: str, *, points: float, assignment: str, function: str | None = N
     (``visibility`` ``"hidden"`` or ``"after_published"``) is never public: it runs only in
     ``grade`` and the Gradescope bundle, so neither a notebook's ``check()`` nor the student
     release shows what it tests. ``public`` defaults to "not hidden". ``gpu``,
-    ``scores_submitted_model`` and ``reads_submitted_model``: see :class:`Check`.
+    ``scores_submitted_model``, ``reads_submitted_model`` and ``parent_only``: see
+    :class:`Check`.
     """
     if visibility not in VISIBILITIES:
         raise ValueError(f"visibility must be one of {VISIBILITIES}, got {visibility!r}")
@@ -112,7 +117,8 @@ def check(name: str, *, points: float, assignment: str, function: str | None = N
             assignment=assignment, name=name, points=points, judge=judge, function=function,
             visibility=visibility, timeout=timeout, needs=tuple(needs), public=public,
             gpu=gpu, scores_submitted_model=scores_submitted_model,
-            reads_submitted_model=reads_submitted_model or scores_submitted_model))
+            reads_submitted_model=reads_submitted_model or scores_submitted_model,
+            parent_only=parent_only))
         return judge
 
     return register

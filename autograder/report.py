@@ -14,7 +14,7 @@ from rich.table import Table
 from autograder.grader import GradeResult
 
 STYLE = {"passed": "green", "partial": "yellow", "failed": "red", "skipped": "dim",
-         "grader_error": "magenta"}
+         "grader_error": "magenta", "ungraded": "cyan"}
 
 
 def results_json(result: GradeResult) -> dict:
@@ -28,6 +28,8 @@ def results_json(result: GradeResult) -> dict:
         elif test.status == "grader_error":  # withheld: 0 of 0, and the output says why
             entry.update(name=f"[grader error] {test.name}", status="failed",
                          extra_data={"status": "grader_error"})
+        elif test.status == "ungraded":  # 0 of 0, for a person: the TA grades it by hand
+            entry["extra_data"] = {"status": "ungraded"}
         else:
             entry["status"] = "passed" if test.status == "passed" else "failed"
         tests.append(entry)

@@ -1,7 +1,9 @@
 """Turn a submission (a directory or a .zip) into a clean folder of the files graders use.
 
-Only the student module files named as in ``starter/`` plus ``model.keras`` and
-``run_report.json`` are copied; everything else is ignored. Zip members are read by name
+Only the student module files named as in ``starter/`` plus ``model.keras``,
+``run_report.json`` and ``answers.json`` (the questions' answers: copied up to 1 MB, so that
+the grader can say when it is over its own 64 KB limit) are copied; everything else is
+ignored. Zip members are read by name
 (no path from the archive is ever used to write), with size limits against zip bombs.
 """
 
@@ -14,8 +16,9 @@ from pathlib import Path, PurePosixPath
 
 from autograder.assignments import ASSIGNMENTS, load_assignment
 
-EXTRA_FILES = ("model.keras", "run_report.json")
-MAX_FILE_BYTES = {"model.keras": 200 << 20, "run_report.json": 1 << 20}
+EXTRA_FILES = ("model.keras", "run_report.json", "answers.json")
+MAX_FILE_BYTES = {"model.keras": 200 << 20, "run_report.json": 1 << 20,
+                  "answers.json": 1 << 20}
 MAX_MODULE_BYTES = 1 << 20
 
 

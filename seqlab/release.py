@@ -9,7 +9,9 @@ baseline the labs compare with), writes a student README, requirements and ``pyp
 then verifies the result: no file under ``autograder/`` or ``solutions/``, no import of the
 autograder, and not one solution region of ``solutions/`` nor the body of one of the grader's
 reference functions anywhere in it (compared line by line, three code lines at a time, so a
-region pasted into a notebook or re-indented is found too). A release that fails verification
+region pasted into a notebook or re-indented is found too), and nothing of the answer keys
+(``autograder/answer_keys/``: no key file, no written model answer or TA explanation, compared
+word by word). A release that fails verification
 is deleted and the command exits 1 naming what leaked.
 
 ``DIR`` may be a clone of the release repository: everything but ``.git`` is replaced, so
@@ -368,9 +370,52 @@ def _texts(path: Path) -> list[list[str]]:
     return [text.splitlines()]
 
 
+KEY_MARK = re.compile(r"^\s*\[\[question\]\]\s*$", re.MULTILINE)
+MIN_KEY_WORDS = 6  # a written answer or explanation shorter than this is not searched for
+
+
+def _words(text: str) -> str:
+    """``text`` as lower-case words one space apart (JSON's ``\\n`` escapes too)."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.replace("\\n", " ").lower()))
+
+
+def key_secrets(root: Path = REPO_ROOT) -> list[tuple[str, str]]:
+    """``(where, words)`` of every written model answer and every explanation of the answer
+    keys (``autograder/answer_keys/*.toml``): text for the TA that the release must not hold."""
+    secrets = []
+    for path in sorted((root / "autograder" / "answer_keys").glob("*.toml")):
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for entry in data.get("question", []):
+            if not isinstance(entry, dict):
+                continue
+            for field in ("answer", "explanation"):
+                value = entry.get(field)
+                if isinstance(value, str) and len(_words(value).split()) >= MIN_KEY_WORDS:
+                    secrets.append((f"{path.name} question {entry.get('id')} ({field})",
+                                    _words(value)))
+    return secrets
+
+
+def key_problems(relative: Path, text: str, secrets: list[tuple[str, str]]) -> list[str]:
+    """What of the answer keys one release file's ``text`` holds."""
+    problems = []
+    if KEY_MARK.search(text) and re.search(r"^\s*kind\s*=", text, re.MULTILINE):
+        problems.append(f"{relative}: an answer key ([[question]] tables) stays with the teacher")
+    words = _words(text)
+    problems += [f"{relative}: contains the answer key's {where}"
+                 for where, secret in secrets if secret in words]
+    return problems
+
+
 def verify_release(out: str | Path, root: Path = REPO_ROOT) -> list[str]:
-    """What in ``out`` exposes solution material (empty when the release is clean)."""
+    """What in ``out`` exposes solution material (empty when the release is clean): solution
+    code, the grader, and the answer keys (a key file, a written model answer, an
+    explanation for the TA)."""
     out = Path(out)
+    keys = key_secrets(root)
     secrets = solution_secrets(root)
     if not secrets:
         return [f"no solution regions found in {root / 'solutions'}: cannot verify the release"]
@@ -384,6 +429,9 @@ def verify_release(out: str | Path, root: Path = REPO_ROOT) -> list[str]:
             continue
         if relative.as_posix() in TEACHER_ONLY:
             problems.append(f"{relative}: a teacher tool that reads solutions/")
+        raw = path.read_bytes()
+        if b"\0" not in raw[:4096] or path.suffix in TEXT_SUFFIXES:
+            problems += key_problems(relative, raw.decode("utf-8", errors="replace"), keys)
         windows: set = set()
         for lines in _texts(path):
             if any(re.match(r"\s*(from|import)\s+autograder\b", line) for line in lines):

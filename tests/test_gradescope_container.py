@@ -23,13 +23,15 @@ from autograder.assignments import ASSIGNMENTS, load_assignment
 from autograder.batch import GRADER_ERROR, row_from_result
 from autograder.grader import GradeResult, worker_problem
 from autograder.grader import TestResult as Checked
+from autograder.questions import question_points
 from autograder.registry import HIDDEN, REGISTRY, check
 from autograder.report import results_json
 from autograder.sandbox import GIB, Limits, TaskResult
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((REPO / "autograder" / "gradescope_results.schema.json").read_text())
-# Every assignment's points, as before any check was hidden (hiding moves no points).
+# Every assignment's points, as before any check was hidden (hiding moves no points), besides
+# its labs' auto-graded questions (autograder/answer_keys/, question_points).
 TOTALS = {"sentiment": 114, "rnn_numpy": 60, "cells": 59, "char_lm": 61, "seq2seq": 38,
           "captioning": 54}
 for _name in ASSIGNMENTS:
@@ -39,7 +41,7 @@ for _name in ASSIGNMENTS:
 def test_hidden_checks_exist_everywhere_never_public_and_move_no_points():
     for name in ASSIGNMENTS:
         checks = REGISTRY[name]
-        assert sum(c.points for c in checks) == TOTALS[name], name
+        assert sum(c.points for c in checks) == TOTALS[name] + question_points(name), name
         hidden = [c for c in checks if c.visibility in HIDDEN]
         assert hidden and not any(c.public for c in hidden), name
         learning = [c for c in checks if c.name.startswith(("learning:", "accuracy:"))]
@@ -220,7 +222,8 @@ def test_run_autograder_in_gradescopes_default_container():
 
     row = measure("cells", "default", 0.5, 768, timeout=600)
     assert row["finished"] == "yes" and row["OOM kills"] == 0, row
-    assert row["score"] == f"{TOTALS['cells']}/{TOTALS['cells']}", row
+    total = TOTALS["cells"] + question_points("cells")  # the reference answers the questions
+    assert row["score"] == f"{total:g}/{total:g}", row
     starved = measure("cells", "default", 0.5, 768, timeout=600,
                       extra_env={"SEQLAB_WORKER_MEMORY_MB": "200"})
     assert starved["finished"] == "yes" and starved["grader_error tests"] >= 4, starved

@@ -177,3 +177,27 @@ def test_release_files_is_an_allow_list():
     files = {p.as_posix() for p in release_files()}
     assert not [f for f in files if f.startswith(("autograder/", "solutions/", "tests/"))]
     assert "seqlab/starter.py" not in files and "bench/grading.py" not in files
+
+
+def test_verification_finds_an_answer_key_and_a_written_model_answer(release, tmp_path):
+    """No key file, no written model answer, no TA explanation reaches the release."""
+    from autograder.questions import KEYS_DIR, key_files, load_key
+
+    keys = key_files()
+    assert keys, f"no answer keys in {KEYS_DIR}"
+    lab, path = next(iter(keys.items()))
+    written = [q for q in load_key(path) if q.kind == "written"] or \
+        [q for f in keys.values() for q in load_key(f) if q.kind == "written"]
+    assert written, "no written question in any answer key"
+    leaky = tmp_path / "leaky"
+    shutil.copytree(release, leaky)
+    shutil.copy(path, leaky / "data" / "notes.toml")                   # a key file, renamed
+    nb_path = leaky / "labs" / f"{lab}.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    model = written[0].answer.replace("\n", "\n  ")                    # re-wrapped, indented
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"A good answer:\n  {model}"))
+    nbformat.write(nb, nb_path)
+    problems = verify_release(leaky)
+    assert any(p.startswith("data/notes.toml: an answer key") for p in problems), problems
+    assert any(f"{lab}.ipynb" in p and f"question {written[0].id} (answer)" in p
+               for p in problems), problems

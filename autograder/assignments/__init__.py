@@ -236,7 +236,12 @@ def worker_modules() -> list:
 
 
 def load_assignment(name: str) -> Assignment:
-    """The :class:`Assignment` of ``name`` (importing its module registers its checks)."""
+    """The :class:`Assignment` of ``name`` (importing its module registers its checks, and
+    :func:`autograder.questions.register_questions` those of its labs' questions)."""
     if name not in ASSIGNMENTS:
         raise ValueError(f"unknown assignment {name!r}: expected one of {list(ASSIGNMENTS)}")
-    return import_module(f"autograder.assignments.{name}").ASSIGNMENT
+    spec = import_module(f"autograder.assignments.{name}").ASSIGNMENT
+    from autograder.questions import register_questions
+
+    register_questions(name)
+    return spec
