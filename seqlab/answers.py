@@ -9,7 +9,8 @@ each one is a single call::
     answer("4.4", "B")              # a choice
     answer("4.5", \"\"\"The forget gate ...\"\"\")   # a written answer
 
-``...`` (the stored notebook's value) means "not answered yet" and records nothing. Every
+``...`` (the stored notebook's value; the text ``"..."`` for a written one) means "not answered
+yet" and records nothing. Every
 answer goes into one file for the whole course, ``answers.json`` in the lab's workspace folder
 (:func:`seqlab.colab.workspace`: the Drive course folder in Colab, the folder the notebook runs
 in locally, i.e. ``labs/``), keyed by question id; answering again replaces the answer.
@@ -132,12 +133,13 @@ def _order(question_id: str) -> tuple:
 def answer(question_id: str, value, path: str | Path | None = None):
     """Record ``value`` as the answer to question ``question_id`` (e.g. ``"4.2"``).
 
-    ``...`` records nothing (the question is not answered yet). Returns the recorded value.
+    ``...`` (or the text ``"..."``) records nothing (the question is not answered yet).
+    Returns the recorded value.
     A wrong id or a value that cannot be an answer raises a short :class:`AnswerError`.
     """
     try:
         check_id(question_id)
-        if value is Ellipsis:
+        if value is Ellipsis or (isinstance(value, str) and value.strip() in ("", "...")):
             print(f"Question {question_id}: not answered yet (replace ... with your answer).")
             return None
         recorded = check_value(value)

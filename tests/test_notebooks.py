@@ -16,6 +16,7 @@ from seqlab.checks import ASSIGNMENTS
 from seqlab.course import SETUP_MARKER, load_course, sync_labs
 from seqlab.prose_numbers import untraced_numbers
 from tests.notebook_runs import NOTEBOOKS, make_release, outputs_text, run_all, run_to_first_check
+from tests.test_questions import unprinted_answers
 
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -118,9 +119,12 @@ def test_notebook_meets_the_check_table_at_the_first_stub(path, student_release)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_top_to_bottom_in_the_release_when_finished(path, finished_release):
     """The release with the reference modules in starter/: every cell runs, submit included,
-    and every number of the prose is traced to the code, the outputs or a cited record."""
+    every number of the prose is traced to the code, the outputs or a cited record, and the
+    answer key's numbers and shapes are printed after their questions."""
     seconds, nb = run_all(finished_release, path.name)
     assert (finished_release / "labs" / f"submission_{path.stem}.zip").is_file()
     untraced = untraced_numbers(path, nb)
     assert not untraced, "numbers in the prose from nowhere:\n" + "\n".join(map(str, untraced))
+    unprinted = unprinted_answers(path, nb)  # the answer keys agree with the notebook
+    assert not unprinted, "\n".join(unprinted)
     print(f"{path.name}: {seconds:.0f} s")
