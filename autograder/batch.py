@@ -200,10 +200,13 @@ def content_sha256(path: Path) -> str:
 
 
 def settings_key(*, profile: str, assignment: str | None, functions, public_only: bool) -> str:
-    """Which checks a row was graded with: a row graded otherwise is graded again."""
+    """Which checks a row was graded with: a row graded otherwise is graded again (so is
+    every row after an answer key changes: ``keys`` is a digest of the answer keys)."""
+    from autograder.questions import keys_digest
+
     chosen = ",".join(sorted(functions)) if functions else "all"
     return (f"profile={profile};assignment={assignment or 'all'};functions={chosen};"
-            f"public_only={int(bool(public_only))}")
+            f"public_only={int(bool(public_only))};keys={keys_digest()}")
 
 
 

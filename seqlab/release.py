@@ -135,12 +135,20 @@ check("rnn_forward")
 
 They are self-checks; the autograder runs more checks when you submit.
 
+## Questions
+
+Each lab asks a few questions (`**Question 4.2**`). Answer in the cell under each one: replace
+the `...` of `answer("4.2", ...)` by a number, a shape such as `[2, 64]`, a letter such as
+`"B"`, or a few sentences for a written question, and run it. Your answers go into one
+`answers.json` beside your work; running the cell again replaces the answer. Numbers, shapes
+and letters are graded automatically, written answers by your TA.
+
 ## Submit
 
 The last section of each lab builds `submission_<lab>.zip` (the lab's module, plus
-`model.keras` and `run_report.json` when the lab saved them), runs the public checks on the
-zip's own copy and downloads it (in Colab) or prints its path. Upload that zip to the
-assignment.
+`model.keras` and `run_report.json` when the lab saved them, and `answers.json`, your answers
+to the questions), runs the public checks on the zip's own copy and downloads it (in Colab) or
+prints its path. Upload that zip to the assignment.
 """
 
 GITIGNORE = """\
@@ -151,6 +159,7 @@ __pycache__/
 .cache/
 *.egg-info/
 labs/models/
+labs/answers.json
 submission_*.zip
 *.keras
 """

@@ -270,3 +270,38 @@ def test_questions_in_results_json_and_the_written_answers_for_the_ta(tmp_path):
         assert "status" not in ta
         assert f"Question {written[0].id}: Because the state carries <the bit>" in ta["output"]
         assert written[0].answer[:40] not in ta["output"]      # the model answer stays hidden
+
+
+@pytest.mark.skipif(not questions_of("rnn_numpy"), reason="lab 1 has no questions yet")
+def test_a_class_gradebook_counts_the_questions_and_a_key_change_regrades(tmp_path,
+                                                                          monkeypatch):
+    import csv
+
+    from autograder.batch import grade_all
+
+    cls = tmp_path / "class"
+    for student, answers in (("ada", (REPO / "solutions" / "answers.json").read_bytes()),
+                             ("bob", b'{"1.1": 41, "1.2": NaN}'), ("cy", None)):
+        (cls / student).mkdir(parents=True)
+        (cls / student / "rnn_numpy.py").write_bytes((REPO / "solutions" / "rnn_numpy.py")
+                                                     .read_bytes())
+        if answers is not None:
+            (cls / student / "answers.json").write_bytes(answers)
+    book = tmp_path / "grades.csv"
+    report = grade_all(cls, book, assignment="rnn_numpy", progress=False, log=lambda _: None)
+    rows = {r["student"]: r for r in csv.DictReader(book.open())}
+    full = sum(c.points for c in REGISTRY["rnn_numpy"])
+    auto = [q for q in questions_of("rnn_numpy") if q.auto]
+    assert float(rows["ada"]["total"]) == float(rows["ada"]["max_total"]) == full
+    assert float(rows["bob"]["total"]) == float(rows["cy"]["total"]) == full - sum(
+        q.points for q in auto)
+    assert float(rows["bob"]["max_total"]) == full
+    assert rows["bob"][f"Question {auto[0].id} (auto-graded)"] in ("0", "0.0")
+    assert "could not read your answer" in (tmp_path / "grades_feedback" / "bob.md").read_text()
+    assert len(report.graded) == 3
+    # the same keys: nothing is graded again; another key: every row is
+    again = grade_all(cls, book, assignment="rnn_numpy", progress=False, log=lambda _: None)
+    assert not again.graded
+    monkeypatch.setattr(questions, "keys_digest", lambda directory=None: "changed")
+    third = grade_all(cls, book, assignment="rnn_numpy", progress=False, log=lambda _: None)
+    assert len(third.graded) == 3
