@@ -62,7 +62,7 @@ def reference():
 @pytest.mark.slow
 def test_reference_gets_full_marks_and_skips_what_it_cannot_check(reference):
     failures = [(t.name, t.message) for t in reference.tests
-                if t.status not in ("passed", "skipped")]
+                if t.status not in ("passed", "skipped", "ungraded")]  # written questions
     assert not failures
     assert reference.score == reference.max_score >= 90
     gpu = _test(reference, "GPU")

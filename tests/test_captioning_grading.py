@@ -23,6 +23,7 @@ from autograder.assignments.captioning_worker import (
 )
 from autograder.grader import grade
 from autograder.metrics import cut_at_end
+from autograder.questions import question_points
 from seqlab.student import student_module
 from tests.submissions import edit, submission
 
@@ -88,7 +89,7 @@ def test_the_assignment_is_worth_54_points_and_hides_its_learning_checks():
     from autograder.registry import REGISTRY
 
     checks = REGISTRY["captioning"]
-    assert sum(c.points for c in checks) == 54
+    assert sum(c.points for c in checks) == 54 + question_points("captioning")
     assert all(not c.public for c in checks if c.name.startswith("learning"))
 
 
