@@ -66,16 +66,37 @@ def full_windows(source: np.ndarray, bptt: int) -> np.ndarray:
     return source[: (len(source) - 1) // bptt * bptt + 1]
 
 
-def lm_bits(lm, model, source: np.ndarray, bptt: int, train: bool) -> float:
-    """One pass over ``source`` in order from a reset state: bits per character."""
+def lm_bits(lm, model, source: np.ndarray, bptt: int, train: bool, rate=None) -> float:
+    """One pass over ``source`` in order from a reset state: bits per character.
+
+    ``rate`` (training only): called before each window, returns the learning rate to set.
+    """
     lm.reset_state(model)
     total, count = 0.0, 0
     step = model.train_on_batch if train else model.test_on_batch
     for i in range(0, len(source) - 1, bptt):
+        if rate is not None:
+            model.optimizer.learning_rate = rate()
         x, y = lm.get_batch(source, i, bptt)
         total += float(step(x, y)) * y.size
         count += y.size
     return total / count / math.log(2)
+
+
+def lm_rate(args: argparse.Namespace, peak: float, steps: int):
+    """The char LM's learning rate per window: constant, or cosine from ``peak`` to the floor
+    over ``steps`` windows (None: the module's, untouched)."""
+    if args.lm_lr is None and args.lm_lr_schedule == "constant":
+        return None
+    peak = args.lm_lr if args.lm_lr is not None else peak
+    done = iter(range(10**9))
+
+    def rate() -> float:
+        if args.lm_lr_schedule == "constant":
+            return peak
+        return args.lm_lr_floor + 0.5 * (peak - args.lm_lr_floor) * (
+            1 + math.cos(math.pi * min(next(done), steps) / max(steps, 1)))
+    return rate
 
 
 def run_char_lm(cell: str, corpus, seed: int, args: argparse.Namespace) -> dict:
@@ -86,10 +107,13 @@ def run_char_lm(cell: str, corpus, seed: int, args: argparse.Namespace) -> dict:
     seed_everything(seed)
     model = lm.build_char_lm(len(corpus.vocab), args.embedding_dim, args.units, cell=cell,
                              batch_size=args.batch_size)
+    windows = (len(train) - 1) // args.bptt
+    rate = lm_rate(args, float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+                   windows * args.lm_epochs)
     seconds, curve = [], []
     for _ in range(args.lm_epochs):
         start = time.perf_counter()
-        lm_bits(lm, model, train, args.bptt, train=True)
+        lm_bits(lm, model, train, args.bptt, train=True, rate=rate)
         seconds.append(time.perf_counter() - start)
         curve.append(lm_bits(lm, model, valid, args.bptt, train=False))
     return {"score": curve[-1], "curve": curve, "epochs": len(curve),
@@ -131,7 +155,9 @@ def charlm_rows(args: argparse.Namespace) -> list[dict]:
         gaps = [r["score"] - r["best_ngram"] for r in runs]
         gap = float(np.mean(gaps))
         rows.append({
-            "task": "char LM", "model": f"{cell} {args.units}", "level": level, "seeds": seeds,
+            "task": "char LM", "level": level, "seeds": seeds,
+            "model": (f"{cell} {args.units}, {args.batch_size}x{args.bptt}, lr "
+                      f"{lm_rate_text(args).replace(' cosine-decayed per window to ', '->')}"),
             "metric": "bits/char", "score": float(np.mean(scores)),
             "spread": float(np.ptp(scores)), "vs_best_ngram": gap,
             "target": (f"beat best n-gram: met ({gap:+.3f})" if max(gaps) < 0
@@ -259,6 +285,13 @@ def seq2seq_rows(task: str, levels: list[tuple[int, int]], args: argparse.Namesp
 
 # --- command line ------------------------------------------------------------------------------
 
+def lm_rate_text(args: argparse.Namespace) -> str:
+    peak = f"{args.lm_lr:g}" if args.lm_lr is not None else "the module's"
+    if args.lm_lr_schedule == "cosine":
+        return f"{peak} cosine-decayed per window to {args.lm_lr_floor:g}"
+    return f"{peak}, constant"
+
+
 def notes(args: argparse.Namespace, rows: list[dict], load: tuple[float, float],
           wall: float) -> str:
     rate = (f"cosine-decayed from the module's to {args.lr_floor}"
@@ -268,8 +301,9 @@ def notes(args: argparse.Namespace, rows: list[dict], load: tuple[float, float],
         f"Reference modules (solutions/char_lm.py, solutions/seq2seq.py) with their compiled "
         f"optimizers. Char LM: {args.corpus} corpus ({args.corpus_profile} split), {chars} "
         f"training characters, embedding {args.embedding_dim}, "
-        f"{args.batch_size} columns, windows of {args.bptt}, {args.lm_epochs} epochs of "
-        f"stateful truncated BPTT (state reset each epoch), scored on the whole validation "
+        f"{args.units} units, {args.batch_size} columns, windows of {args.bptt}, "
+        f"{args.lm_epochs} epochs of stateful truncated BPTT (state reset each epoch), "
+        f"learning rate {lm_rate_text(args)}, scored on the whole validation "
         f"split; the n-grams (interpolated Kneser-Ney, seqlab.ngram) are fitted on the same "
         f"training characters; 'vs_best_ngram' is the LM's bits/char minus the best order's. "
         f"Seq2seq: additions {args.train_examples:,} training examples per stage for "
@@ -313,6 +347,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     lm.add_argument("--bptt", type=int, default=64)
     lm.add_argument("--lm-epochs", type=int, default=4)
     lm.add_argument("--max-order", type=int, default=6)
+    lm.add_argument("--lm-lr", type=float, default=None,
+                    help="the char LM's peak learning rate (default: the module's)")
+    lm.add_argument("--lm-lr-schedule", choices=["constant", "cosine"], default="constant",
+                    help="cosine: per window, from the peak down to --lm-lr-floor")
+    lm.add_argument("--lm-lr-floor", type=float, default=1e-4)
     s2s = parser.add_argument_group("seq2seq")
     s2s.add_argument("--digits", type=int, nargs="+", default=list(range(2, 10)))
     s2s.add_argument("--lengths", type=int, nargs="+", default=[1, 2, 3, 4])
