@@ -305,3 +305,20 @@ def test_a_class_gradebook_counts_the_questions_and_a_key_change_regrades(tmp_pa
     monkeypatch.setattr(questions, "keys_digest", lambda directory=None: "changed")
     third = grade_all(cls, book, assignment="rnn_numpy", progress=False, log=lambda _: None)
     assert len(third.graded) == 3
+
+
+@pytest.mark.skipif(not questions_of("rnn_numpy"), reason="lab 1 has no questions yet")
+def test_questions_are_graded_without_the_module_or_when_it_does_not_import(tmp_path):
+    auto = [q for q in questions_of("rnn_numpy") if q.auto]
+    answers = json.dumps({q.id: q.answer for q in auto})
+    for name, module in (("missing", None), ("broken", "def init_params(:\n")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "answers.json").write_text(answers)
+        if module:
+            (folder / "rnn_numpy.py").write_text(module)
+        result = grade(folder, assignment="rnn_numpy")
+        graded = {t.name: t.points for t in result.tests if t.name.endswith("(auto-graded)")}
+        assert graded == {f"Question {q.id} (auto-graded)": q.points for q in auto}, name
+        assert result.score == sum(q.points for q in auto), name
+        assert result.max_score == sum(c.points for c in REGISTRY["rnn_numpy"]), name
