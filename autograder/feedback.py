@@ -152,8 +152,8 @@ def pass_rates(folder: Path, students) -> tuple[dict[str, dict], int]:
         read += 1
         for test in data.get("tests", []):
             extra = test.get("extra_data")
-            if isinstance(extra, dict) and extra.get("status") == "skipped":
-                continue  # counted for nobody
+            if isinstance(extra, dict) and extra.get("status") in ("skipped", "ungraded"):
+                continue  # counted for nobody (ungraded: the written answers, for the TA)
             entry = rates.setdefault(test["name"], {"counted": 0, "passed": 0, "partial": 0,
                                                     "points": 0.0, "max": 0.0})
             score, top = _num(test.get("score")), _num(test.get("max_score"))
