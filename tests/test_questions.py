@@ -136,6 +136,7 @@ def test_the_checker_finds_what_is_wrong(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ the executed notebook
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 NUMBER = re.compile(r"(?<![\w.])-?\d[\d,_]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
@@ -166,7 +167,8 @@ def unprinted_answers(path: Path, nb) -> list[str]:
         entry = key.get(question.get("id"))
         if entry is None or entry.kind not in ("number", "shape"):
             continue
-        text = "\n".join(outputs_text(c) for c in nb.cells[index + 2:] if c.cell_type == "code")
+        text = ANSI.sub("", "\n".join(outputs_text(c) for c in nb.cells[index + 2:]
+                                      if c.cell_type == "code"))  # model.summary() colours
         if entry.kind == "number":
             ok = any(abs(x - entry.answer) <= max(entry.tolerance, 1e-9 * abs(entry.answer))
                      for x in _numbers(text))
@@ -180,5 +182,6 @@ def unprinted_answers(path: Path, nb) -> list[str]:
 
 def test_unprinted_answers_reads_numbers_and_shapes():
     assert _numbers("params 37,633 and 5.6569, e 1e-3") == [37633, 5.6569, 0.001]
+    assert _numbers(ANSI.sub("", "\x1b[38;5;34m18,496\x1b[0m")) == [18496]
     assert _shape_printed([2, 64], "out (None, 2, 64)") and _shape_printed([2, 64], "[2, 64]")
     assert not _shape_printed([2, 64], "(12, 64)")
