@@ -121,6 +121,52 @@ def greedy_paths(encoder, decoder, inputs, start_id: int, max_len: int) -> np.nd
     return np.stack(steps, axis=1)
 
 
+PROBABILITY_FLOOR = 1e-12  # the decoding contracts': log(max(p, floor)), never -inf
+GLOBAL_CLIPNORM = 1.0
+"""The grader's recipes clip all gradients together to this global norm (Keras'
+``global_clipnorm``, lab 1's ``clip_by_global_norm``), as the student modules of labs 6-8 do."""
+
+
+def _extensions(live: list, log_probs: np.ndarray) -> list[tuple[float, int, int]]:
+    """Every ``(score, hypothesis, id)`` extension, best first; ties in (hypothesis, id)
+    order (a stable sort of that order)."""
+    found = [(live[h][1] + float(log_probs[h, v]), h, v)
+             for h in range(len(live)) for v in range(log_probs.shape[1])]
+    return sorted(found, key=lambda item: -item[0])
+
+
+def beam_reference(encoder, decoder, inputs, start_id: int, end_id: int, max_len: int,
+                   beam_width: int) -> list[tuple[list[int], float]]:
+    """Per row of ``inputs`` (what ``encoder`` reads, already of its dtype), the beam search
+    result and its score (natural log), exactly as the contracts of ``beam_search_decode``
+    (lab 7) and ``beam_search_captions`` (lab 8) say, written plainly: one row, one
+    hypothesis at a time. The grader's one beam search."""
+    states = to_numpy(encoder(inputs))
+    results = []
+    for state in states:
+        live = [([], 0.0, state)]  # (ids, score, decoder state)
+        finished, width = [], beam_width
+        for _ in range(max_len):
+            if not live:
+                break
+            tokens = np.array([[h[0][-1] if h[0] else start_id] for h in live], dtype="int32")
+            probs, new_states = (to_numpy(v) for v in decoder(
+                [tokens, np.stack([h[2] for h in live]).astype("float32")]))
+            log_probs = np.log(np.maximum(probs[:, -1], PROBABILITY_FLOOR))
+            survivors = []
+            for score, h, v in _extensions(live, log_probs)[:width]:
+                if v == end_id:  # set aside, and the beam narrows
+                    finished.append((live[h][0], score))
+                    width -= 1
+                else:
+                    survivors.append((live[h][0] + [v], score, new_states[h]))
+            live = survivors
+        pool = finished + [(ids, score) for ids, score, _ in live]
+        best = max(range(len(pool)), key=lambda n: (pool[n][1], -n))  # the first on ties
+        results.append(pool[best])
+    return results
+
+
 # ---------------------------------------------------------------- students' models (worker)
 def describe_model(model) -> dict:
     loss = getattr(model, "loss", None)
@@ -286,7 +332,8 @@ def char_lm_train(task: dict) -> dict:
         return x.astype("int32"), y.astype("int32")
 
     x, y = windows(train)
-    model.compile(optimizer=keras.optimizers.Adam(recipe["learning_rate"], clipnorm=1.0),
+    model.compile(optimizer=keras.optimizers.Adam(recipe["learning_rate"],
+                                                  global_clipnorm=GLOBAL_CLIPNORM),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     start = time.perf_counter()
     model.fit(x, y, epochs=recipe["epochs"], batch_size=recipe["batch_size"], shuffle=True,
@@ -355,7 +402,8 @@ def train_encoder_decoder(task: dict, sources, test_sources, forbidden=()) -> di
         arrays = {key: data[key] for key in data.files}
     if any(key in arrays for key in forbidden):
         raise RuntimeError("the test answers must not be sent to the worker")
-    model.compile(optimizer=keras.optimizers.Adam(recipe["learning_rate"], clipnorm=1.0),
+    model.compile(optimizer=keras.optimizers.Adam(recipe["learning_rate"],
+                                                  global_clipnorm=GLOBAL_CLIPNORM),
                   loss="sparse_categorical_crossentropy")
     start = time.perf_counter()
     history = model.fit([sources(arrays), arrays["target_in"]], arrays["target_out"],

@@ -31,7 +31,7 @@ def _lost(result) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment, total", [("char_lm", 61), ("seq2seq", 38)])
+@pytest.mark.parametrize("assignment, total", [("char_lm", 61), ("seq2seq", 48)])
 def test_reference_passes_every_check(assignment, total):
     result = grade(REPO / "solutions", assignment=assignment)
     problems = [(t.name, t.message) for t in result.tests
@@ -97,6 +97,8 @@ def test_char_lm_more_mistakes(tmp_path):
 
 @pytest.mark.slow
 def test_seq2seq_unshared_decoder_and_decoding_mistakes(tmp_path):
+    """Three independent faults: an unshared inference decoder, greedy decoding that keeps
+    the end id, and a beam that never narrows."""
     source = _edit(
         SEQ2SEQ,
         # the inference decoder gets its own GRU: no weight sharing with the model
@@ -108,17 +110,21 @@ def test_seq2seq_unshared_decoder_and_decoding_mistakes(tmp_path):
          "            else:\n                outputs[row].append(int(best[row]))",
          "            outputs[row].append(int(best[row]))\n"
          "            if best[row] == end_id:\n                done[row] = True"),
+        # beam search that refills the beam to beam_width every step (never narrows)
+        ("                    width[row] -= 1\n", ""),
     )
     result = grade(_submission(tmp_path, "seq2seq.py", source), assignment="seq2seq")
     lost = {t.name: t.message for t in result.tests if t.points < t.max_points}
     # Trained, the model's decoder weights never reach the unshared inference decoder, so
     # the learning check is lost too (its greedy decoding is no better than chance).
-    assert len(lost) == 3, lost
+    assert len(lost) == 4, lost
     assert any(name.startswith("learning") for name in lost)
     shared = next(m for n, m in lost.items() if "share" in n)
     assert "share weights" in shared
     greedy = next(m for n, m in lost.items() if n.startswith("greedy_decode"))
     assert "must not be included" in greedy
+    beam = next(m for n, m in lost.items() if n.startswith("beam_search_decode"))
+    assert "narrow the beam" in beam
 
 
 def test_notebook_check_knows_the_generative_functions():
@@ -127,5 +133,5 @@ def test_notebook_check_knows_the_generative_functions():
     known = checked_functions()
     for function in ("batchify", "get_batch", "build_char_lm", "sample_next", "generate"):
         assert known[function] == "char_lm"
-    for function in ("build_seq2seq", "greedy_decode"):
+    for function in ("build_seq2seq", "greedy_decode", "beam_search_decode"):
         assert known[function] == "seq2seq"

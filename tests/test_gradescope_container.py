@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((REPO / "autograder" / "gradescope_results.schema.json").read_text())
 # Every assignment's points, as before any check was hidden (hiding moves no points), besides
 # its labs' auto-graded questions (autograder/answer_keys/, question_points).
-TOTALS = {"sentiment": 114, "rnn_numpy": 60, "cells": 59, "char_lm": 61, "seq2seq": 38,
+TOTALS = {"sentiment": 114, "rnn_numpy": 60, "cells": 59, "char_lm": 61, "seq2seq": 48,
           "captioning": 54}
 for _name in ASSIGNMENTS:
     load_assignment(_name)

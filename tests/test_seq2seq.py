@@ -146,6 +146,84 @@ def test_greedy_decode_with_the_real_models(built, s2s):
             assert int(probs[len(decoded)].argmax()) == END
 
 
+def _never_narrowing(encoder, decoder, src, start_id, end_id, max_len, beam_width):
+    """The usual mistake: a beam that keeps beam_width live hypotheses however many
+    finished (the grader's plain search with the narrowing step taken out)."""
+    from autograder.generative_models import PROBABILITY_FLOOR, _extensions, to_numpy
+
+    results = []
+    for state in to_numpy(encoder(src)):
+        live, finished = [([], 0.0, state)], []
+        for _ in range(max_len):
+            if not live:
+                break
+            tokens = np.array([[h[0][-1] if h[0] else start_id] for h in live], dtype="int32")
+            probs, new = (to_numpy(v) for v in decoder(
+                [tokens, np.stack([h[2] for h in live]).astype("float32")]))
+            log_probs = np.log(np.maximum(probs[:, -1], PROBABILITY_FLOOR))
+            survivors = []
+            for score, h, v in _extensions(live, log_probs)[:beam_width]:
+                if v == end_id:
+                    finished.append((live[h][0], score))
+                else:
+                    survivors.append((live[h][0] + [v], score, new[h]))
+            live = survivors
+        pool = finished + [(ids, score) for ids, score, _ in live]
+        results.append(max(pool, key=lambda item: item[1])[0])
+    return results
+
+
+def test_beam_search_matches_the_graders_plain_search_and_its_calls_are_worth_it(s2s):
+    """On the grader's beam model and sources: the batched reference equals the worker's
+    plain search at every call; width 1 is greedy; beams part from the greedy path; and
+    at least one call tells a never-narrowing beam apart (the calls' reason to exist)."""
+    from autograder.assignments import seq2seq as spec
+    from autograder.assignments.seq2seq_worker import seq2seq_beams
+    from autograder.generative_models import BUILDERS, greedy_paths
+    from autograder.metrics import cut_at_end
+
+    encoder, decoder = BUILDERS["seq2seq"](**spec.BEAM_MODEL)
+    src = spec.INPUTS["src"].astype("int32")
+    task = spec.ASSIGNMENT.worker_references(None)[1]
+    assert task["kind"] == "seq2seq_beams"
+    references = seq2seq_beams(task)["beams"]
+    paths = greedy_paths(encoder, decoder, src, spec.START_ID, spec.MAX_LEN)
+    parted = narrowing = 0
+    for beam, found in zip(spec.BEAMS, references, strict=True):
+        got = s2s.beam_search_decode(encoder, decoder, src, spec.START_ID, **beam)
+        assert got == found["ids"], beam
+        greedy = cut_at_end(paths, beam["end_id"], beam["max_len"])
+        if beam["beam_width"] == 1:
+            assert got == greedy
+        parted += sum(a != b for a, b in zip(got, greedy, strict=True))
+        narrowing += _never_narrowing(encoder, decoder, src, spec.START_ID, **beam) != got
+    assert parted >= 10, "too few beams part from the greedy path to test beam search"
+    assert narrowing >= 1, "no call tells a beam that never narrows apart"
+
+
+def test_beam_search_scores_at_least_greedy(built, s2s):
+    """Beam search returns a hypothesis at least as likely as greedy's (no length
+    normalisation), and never end_id or more than max_len ids."""
+    model, encoder, decoder = built
+    src = ids(4, 6, SRC, seed=5)
+
+    def log_probability(row, answer, max_len):
+        targets = answer if len(answer) >= max_len else [*answer, END]
+        probs = numpy(model([src[row:row + 1], np.array([[START, *answer]], dtype="int32")]))
+        return sum(float(np.log(probs[0, t, v])) for t, v in enumerate(targets))
+
+    greedy = s2s.greedy_decode(encoder, decoder, src, START, END, max_len=6)
+    for width in (1, 2, 4):
+        beams = s2s.beam_search_decode(encoder, decoder, src, START, END, 6, width)
+        if width == 1:
+            assert beams == greedy
+        for row, (beam, plain) in enumerate(zip(beams, greedy, strict=True)):
+            assert len(beam) <= 6 and END not in beam
+            assert log_probability(row, beam, 6) >= log_probability(row, plain, 6) - 1e-5
+    with pytest.raises(ValueError, match="beam_width"):
+        s2s.beam_search_decode(encoder, decoder, src, START, END, 6, 0)
+
+
 @pytest.mark.slow
 def test_learns_two_digit_additions(s2s):
     start = time.perf_counter()

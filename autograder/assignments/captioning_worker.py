@@ -4,8 +4,9 @@
   wide random weights (so different pictures get different captions), handed to the
   student's ``greedy_captions`` and ``beam_search_captions``;
 * :func:`beam_reference`: beam search exactly as the contract's docstring says, written
-  plainly (one image, one hypothesis at a time), and the greedy paths, both on the grader's
-  model: the references the checks compare with;
+  plainly (one image, one hypothesis at a time; the code lab 7's beam search is graded
+  with too, :func:`autograder.generative_models.beam_reference`), and the greedy paths,
+  both on the grader's model: the references the checks compare with;
 * :func:`captioning_probe` and :func:`captioning_train`: a student's three models, probed
   (shapes, shared weights) or trained with the grader's recipe and decoded greedily.
 
@@ -17,14 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from autograder.generative_models import beam_reference as shared_beam_reference
 from autograder.generative_models import (
     encoder_decoder_probe,
     greedy_paths,
-    to_numpy,
     train_encoder_decoder,
 )
-
-PROBABILITY_FLOOR = 1e-12  # the contract's: log(max(p, floor)), never -inf
 
 
 def reference_captioner(vocab_size: int, image_shape, filters, embedding_dim: int,
@@ -63,41 +62,12 @@ def reference_captioner(vocab_size: int, image_shape, filters, embedding_dim: in
 BUILDERS = {"captioner": reference_captioner}
 
 
-def _extensions(live: list, log_probs: np.ndarray) -> list[tuple[float, int, int]]:
-    """Every ``(score, hypothesis, id)`` extension, best first; ties in (hypothesis, id)
-    order (a stable sort of that order)."""
-    found = [(live[h][1] + float(log_probs[h, v]), h, v)
-             for h in range(len(live)) for v in range(log_probs.shape[1])]
-    return sorted(found, key=lambda item: -item[0])
-
-
 def beam_reference(encoder, decoder, images: np.ndarray, start_id: int, end_id: int,
                    max_len: int, beam_width: int) -> list[tuple[list[int], float]]:
-    """Per image, the contract's beam search result and its score (natural log)."""
-    states = to_numpy(encoder(np.asarray(images, dtype="float32")))
-    results = []
-    for state in states:
-        live = [([], 0.0, state)]  # (ids, score, decoder state)
-        finished, width = [], beam_width
-        for _ in range(max_len):
-            if not live:
-                break
-            tokens = np.array([[h[0][-1] if h[0] else start_id] for h in live], dtype="int32")
-            probs, new_states = (to_numpy(v) for v in decoder(
-                [tokens, np.stack([h[2] for h in live]).astype("float32")]))
-            log_probs = np.log(np.maximum(probs[:, -1], PROBABILITY_FLOOR))
-            survivors = []
-            for score, h, v in _extensions(live, log_probs)[:width]:
-                if v == end_id:  # set aside, and the beam narrows
-                    finished.append((live[h][0], score))
-                    width -= 1
-                else:
-                    survivors.append((live[h][0] + [v], score, new_states[h]))
-            live = survivors
-        pool = finished + [(ids, score) for ids, score, _ in live]
-        best = max(range(len(pool)), key=lambda n: (pool[n][1], -n))  # the first on ties
-        results.append(pool[best])
-    return results
+    """Per image, the contract's beam search result and its score (natural log): the
+    grader's :func:`autograder.generative_models.beam_reference` on the pictures as float32."""
+    return shared_beam_reference(encoder, decoder, np.asarray(images, dtype="float32"),
+                                 start_id, end_id, max_len, beam_width)
 
 
 def captioning_references(task: dict) -> dict:

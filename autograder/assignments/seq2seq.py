@@ -1,10 +1,13 @@
-"""The ``seq2seq`` assignment: a GRU encoder-decoder and greedy decoding (lab 7).
+"""The ``seq2seq`` assignment: a GRU encoder-decoder, greedy decoding and beam search (lab 7).
 
 ``build_seq2seq``'s three models are saved by the child and run by the trusted worker: the
 teacher-forced model's probabilities must be reproduced by the encoder and the decoder run
 one step at a time (which only happens when the three share their layers). ``greedy_decode``
 is handed *the grader's own* seeded encoder and decoder, so it is graded on its own; the
 worker decodes the same sources itself and the checks cut its paths at each end id.
+``beam_search_decode`` likewise, against the worker's plain beam search
+(:func:`autograder.generative_models.beam_reference`, shared with lab 8's
+``beam_search_captions``), run in :mod:`autograder.assignments.seq2seq_worker`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ FUNCTIONS = {
                       ("embedding_dim", "32"), ("units", "128")],
     "greedy_decode": [("encoder", None), ("decoder", None), ("src", None), ("start_id", None),
                       ("end_id", None), ("max_len", None)],
+    "beam_search_decode": [("encoder", None), ("decoder", None), ("src", None),
+                           ("start_id", None), ("end_id", None), ("max_len", None),
+                           ("beam_width", "3")],
 }
 # The learning check: the grader trains build_seq2seq's models on two-digit additions
 # (source reversed, as Zaremba and Sutskever do) and scores exact match on held-out sums.
@@ -43,6 +49,16 @@ GRADER_MODEL = {"src_vocab_size": 11, "tgt_vocab_size": 8, "embedding_dim": 6, "
                 "seed": 4}
 START_ID, MAX_LEN, SHORT_LEN = 1, 9, 3
 END_IDS = tuple(range(2, GRADER_MODEL["tgt_vocab_size"]))
+# Beam search runs on the same architecture with seed 6: there, on INPUTS, beams part from
+# the greedy path, and with end id 0 (widths 2 and 3) a beam that does not narrow (keeps
+# beam_width live hypotheses however many finished) returns other answers (measured in
+# tests/test_seq2seq.py).
+BEAM_MODEL = {**GRADER_MODEL, "seed": 6}
+BEAMS = (*({"end_id": end, "max_len": MAX_LEN, "beam_width": width}
+           for width in (1, 2, 3, 5) for end in (2, 5)),
+         {"end_id": 0, "max_len": MAX_LEN, "beam_width": 2},
+         {"end_id": 0, "max_len": MAX_LEN, "beam_width": 3},
+         {"end_id": 0, "max_len": SHORT_LEN, "beam_width": 3})
 
 
 def _inputs() -> dict:
@@ -55,6 +71,8 @@ CALLS = (*({"inputs": ("src",), "kwargs": {"start_id": START_ID, "end_id": end,
                                            "max_len": MAX_LEN}} for end in END_IDS),
          {"inputs": ("src",), "kwargs": {"start_id": START_ID, "end_id": 0,
                                          "max_len": SHORT_LEN}})
+BEAM_CALLS = tuple({"inputs": ("src",), "kwargs": {"start_id": START_ID, **beam}}
+                   for beam in BEAMS)
 
 CASES = {c.id: c for c in (
     Case("s2s", "build_seq2seq", {"src_vocab_size": 13, "tgt_vocab_size": 9,
@@ -69,6 +87,9 @@ CASES = {c.id: c for c in (
     Case("greedy", "greedy_decode", {}, kind="call_with_models",
          args_text="the grader's encoder, decoder, src (5, 6)", builder="seq2seq",
          build=GRADER_MODEL, calls=CALLS),
+    Case("beam", "beam_search_decode", {}, kind="call_with_models",
+         args_text="the grader's encoder, decoder, src (5, 6)", builder="seq2seq",
+         build=BEAM_MODEL, calls=BEAM_CALLS),
 )}
 
 
@@ -152,6 +173,25 @@ def greedy_decode(obs):
     return passed(f"the grader's argmax paths, cut before end_id and after max_len{note}")
 
 
+@check("beam_search_decode: the contract's beam search, widths 1 to 5", points=10,
+       assignment=NAME, function="beam_search_decode", timeout=90, needs=("beam",))
+def beam_search_decode(obs):
+    references = obs.references["beam_reference"]["beams"]
+    for call, got, want in zip(BEAM_CALLS, obs.arrays["beam"], references, strict=True):
+        kwargs = call["kwargs"]
+        where = (f"beam_search_decode(the grader's encoder and decoder, src (5, 6), start_id="
+                 f"{START_ID}, end_id={kwargs['end_id']}, max_len={kwargs['max_len']}, "
+                 f"beam_width={kwargs['beam_width']})")
+        problem = decoding_problem(got, want["ids"], where)
+        if problem:
+            hint = (" (with beam_width=1, beam search is greedy decoding)"
+                    if kwargs["beam_width"] == 1 else
+                    " (keep the k best extensions, set the ones ending in end_id aside and "
+                    "narrow the beam by one for each, no length normalisation)")
+            return failed(problem + hint)
+    return passed("the contract's beam search on the grader's model, widths 1, 2, 3 and 5")
+
+
 @check("learning: build_seq2seq trained on two-digit additions (quick recipe), exact match",
        points=10, assignment=NAME, function="build_seq2seq", needs=("acc_s2s",),
        timeout=120, visibility="after_published")
@@ -183,7 +223,9 @@ class Seq2Seq(Assignment):
 
     def worker_references(self, inputs) -> list[dict]:
         return [{"id": "greedy_reference", "kind": "seq2seq_greedy", "build": GRADER_MODEL,
-                 "src": INPUTS["src"].tolist(), "start_id": START_ID, "max_len": MAX_LEN}]
+                 "src": INPUTS["src"].tolist(), "start_id": START_ID, "max_len": MAX_LEN},
+                {"id": "beam_reference", "kind": "seq2seq_beams", "build": BEAM_MODEL,
+                 "src": INPUTS["src"].tolist(), "start_id": START_ID, "beams": list(BEAMS)}]
 
     def recipe_inputs(self, name: str) -> RecipeInputs:
         """Training pairs and test *sources* for the worker; the test targets stay here."""

@@ -26,7 +26,7 @@ ASSIGNMENTS: dict[str, tuple[str, ...]] = {
     "cells": ("lstm_step", "gru_step", "lstm_sequence", "gru_sequence", "gru_state_jacobian"),
     "sentiment": ("build_embedding_matrix", "build_rnn_classifier", "build_cnn_classifier"),
     "char_lm": ("batchify", "get_batch", "sample_next", "build_char_lm", "generate"),
-    "seq2seq": ("build_seq2seq", "greedy_decode"),
+    "seq2seq": ("build_seq2seq", "greedy_decode", "beam_search_decode"),
     "captioning": ("build_captioner", "greedy_captions", "beam_search_captions"),
 }
 """Every contract function with public checks, by assignment (its module's name)."""

@@ -114,3 +114,17 @@ def expect_greedy_ids(got, want: list[list[int]], where: str) -> tuple[str, str]
     if got != want:
         raise Mismatch(f"{where}: different ids{stop_hint(got, want)}", str(want), str(got))
     return str(want), str(got)
+
+
+def expect_beam_ids(decode, want: dict, where) -> tuple[str, str]:
+    """Beam search at each width of ``want`` (``{"1": id lists, ...}``, the fixture's):
+    ``decode(width)`` returns the id lists and ``where(width)`` describes the call. The
+    check's ``(expected, got)`` texts, else a Mismatch saying what beam search should do."""
+    for width, ids in want.items():
+        got = id_lists(decode(int(width)), ids, where(width))
+        if got != ids:
+            hint = (": with beam_width=1 beam search is greedy decoding" if width == "1" else
+                    ": keep the beam_width best extensions, set those ending in end_id aside "
+                    "and narrow the beam by one for each; no length normalisation")
+            raise Mismatch(f"{where(width)}: different ids{hint}", str(ids), str(got))
+    return f"the recorded ids for widths {', '.join(want)}", "the same"

@@ -172,13 +172,21 @@ def char_lm() -> tuple[dict, dict]:
 
 
 def seq2seq() -> tuple[dict, dict]:
-    """greedy_decode's ids on the checks' own small encoder and decoder."""
+    """greedy_decode's and beam_search_decode's ids on the checks' own small encoder and
+    decoder."""
     from seqlab.checks import seq2seq as checks
 
     encoder, decoder = checks.probe_models()
-    ids = reference("seq2seq").greedy_decode(encoder, decoder, checks.probe_source(),
-                                             **checks.DECODE)
-    return {}, {"greedy_decode": [[int(i) for i in row] for row in ids]}
+    ref, source = reference("seq2seq"), checks.probe_source()
+
+    def plain(rows):
+        return [[int(i) for i in row] for row in rows]
+
+    ids = ref.greedy_decode(encoder, decoder, source, **checks.DECODE)
+    beams = {str(width): plain(ref.beam_search_decode(encoder, decoder, source,
+                                                      **checks.BEAM_DECODE, beam_width=width))
+             for width in checks.BEAM_WIDTHS}
+    return {}, {"greedy_decode": plain(ids), "beam_search_decode": beams}
 
 
 def captioning() -> tuple[dict, dict]:

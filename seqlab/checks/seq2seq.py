@@ -1,9 +1,9 @@
-"""Public checks of lab 07's ``seq2seq.py``: the three shared models and greedy decoding.
+"""Public checks of lab 07's ``seq2seq.py``: the three shared models, greedy and beam search.
 
 ``build_seq2seq`` is checked for shapes, compile settings and that the encoder and the decoder,
 stepped by hand, reproduce the teacher-forced model. ``greedy_decode`` runs on the checks' own
 small encoder and decoder (:func:`probe_models`, seeded weights) and is compared with the ids
-recorded in ``fixtures/seq2seq.json``.
+recorded in ``fixtures/seq2seq.json``; so is ``beam_search_decode``, at widths 1, 2 and 3.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ TIMEOUT = 60.0
 SRC_V, TGT_V, EMB, UNITS = 9, 7, 4, 6
 BUILD = f"build_seq2seq({SRC_V}, {TGT_V}, embedding_dim={EMB}, units={UNITS})"
 DECODE = dict(start_id=1, end_id=2, max_len=5)
+BEAM_DECODE = dict(start_id=1, end_id=5, max_len=8)
+BEAM_WIDTHS = (1, 2, 3)
 
 
 def _models(mod):
@@ -91,3 +93,16 @@ def greedy(mod):
              "with the checks' small models")
     got = mod.greedy_decode(encoder, decoder, probe_source(), **DECODE)
     return ed.expect_greedy_ids(got, want, where)
+
+
+@public_check("beam_search_decode", "the contract's beam search, widths 1 to 3", TIMEOUT)
+def beam(mod):
+    encoder, decoder = memo("probe_seq2seq", probe_models)
+    want = {str(width): fx.values(NAME)["beam_search_decode"][str(width)]
+            for width in BEAM_WIDTHS}
+    return ed.expect_beam_ids(
+        lambda width: mod.beam_search_decode(encoder, decoder, probe_source(), **BEAM_DECODE,
+                                             beam_width=width), want,
+        lambda width: (f"beam_search_decode(encoder, decoder, src (4, 5), start_id=1, "
+                       f"end_id={BEAM_DECODE['end_id']}, max_len={BEAM_DECODE['max_len']}, "
+                       f"beam_width={width}) with the checks' small models"))
