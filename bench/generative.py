@@ -15,6 +15,10 @@ Three parts, each over seeds, one table row per configuration:
   addition at 0.99 is the GPU goal.
 - ``programs``: the same on the lecture's programs (``--lengths`` x ``--nestings``).
 
+Every seq2seq level also gets a baseline row measured in the same run on the same test
+examples: ``most frequent target`` writes the training set's most frequent target for every
+test source (the chance level a model must beat to show it learned anything from the source).
+
     python bench/generative.py              # everything, 3 seeds: GPU-sized (hours on a CPU)
     python bench/generative.py --parts charlm --cells gru --seeds 0
     python bench/generative.py --parts additions --digits 3 --strategies none mix
@@ -31,6 +35,7 @@ import os
 import shlex
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import keras
@@ -201,6 +206,8 @@ def run_seq2seq(task: str, length: int, nesting: int, strategy: str, seed: int,
         def make(n, s):
             return programs.make_programs(n, length, nesting, seed=s)
     test = held_out(make, args.test_examples, seen, seed=10_000 + seed)
+    common = Counter(t for stage in stages for _, t in stage.examples).most_common(1)[0][0]
+    baseline = float(np.mean([t == common for _, t in test]))
     # One source width for the whole run: the encoder reads the front padding too.
     width = max(len(source) for source in seen | {source for source, _ in test})
     test_source = programs.encode_pairs(test, reverse=True, source_len=width).source
@@ -232,7 +239,7 @@ def run_seq2seq(task: str, length: int, nesting: int, strategy: str, seed: int,
                 reached = float(sum(seconds))
     return {"score": curve[-1], "curve": curve, "epochs": len(curve),
             "s/epoch": float(np.median(seconds)), "seconds": float(sum(seconds)),
-            "s_to_0.99": reached, "params": model.count_params()}
+            "s_to_0.99": reached, "params": model.count_params(), "baseline": baseline}
 
 
 def addition_target(digits: int, runs: list[dict]) -> str:
@@ -262,11 +269,18 @@ def seq2seq_rows(task: str, levels: list[tuple[int, int]], args: argparse.Namesp
                 say(f"[{task} {length}x{nesting} {strategy} seed {seed}] exact match "
                     f"{result['score']:.3f} (curve " + ", ".join(f"{c:.2f}" for c in
                                                                   result["curve"])
-                    + f") in {result['seconds']:.0f} s")
+                    + f") in {result['seconds']:.0f} s; most frequent target "
+                    f"{result['baseline']:.3f}")
             scores = [r["score"] for r in runs]
             reached = [r["s_to_0.99"] for r in runs]
             level = f"{length} digits" if task == "additions" else f"length {length}, " \
                                                                    f"nesting {nesting}"
+            baselines = [r["baseline"] for r in runs]
+            rows.append({
+                "task": task, "model": "most frequent target (baseline)", "level": level,
+                "curriculum": strategy if len(strategies) > 1 else "(one level)",
+                "seeds": ",".join(map(str, args.seeds)), "metric": "exact match",
+                "score": float(np.mean(baselines)), "spread": float(np.ptp(baselines))})
             rows.append({
                 "task": task, "model": f"GRU {args.s2s_units}, reversed", "level": level,
                 "curriculum": strategy if len(strategies) > 1 else "(one level)",
