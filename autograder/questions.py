@@ -24,7 +24,8 @@ Gradescope manual questions (README, "Questions"). A malformed key is the grader
 questions become one ``grader_error`` test saying what to fix.
 
 ``python -m autograder.questions --write-reference`` writes ``solutions/answers.json`` (the
-keys' answers: the reference submission's), ``--check`` says whether it is up to date.
+keys' auto-graded answers: the reference submission's), ``--check`` says whether it is up to
+date.
 """
 
 from __future__ import annotations
@@ -360,11 +361,13 @@ def _found(obs) -> dict:
 
 # ------------------------------------------------------------------ the reference answers
 def reference_answers(directory: Path = KEYS_DIR) -> dict:
-    """Every key's answers (written ones: the model answer), as a submission would hold them."""
+    """Every key's auto-graded answers, as a submission would hold them (the written ones'
+    model answers stay in the keys: the reference's written test says "not answered")."""
     answers = {}
     for path in key_files(directory).values():
         for question in load_key(path):
-            answers[question.id] = question.answer
+            if question.auto:
+                answers[question.id] = question.answer
     return dict(sorted(answers.items(), key=lambda kv: tuple(map(int, kv[0].split(".")))))
 
 
