@@ -111,6 +111,20 @@ def load_answers(path: str | Path | None = None) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _existing(path: Path) -> dict:
+    """The answers recorded so far; a file that is not an answers file (edited by hand,
+    damaged) is kept aside as ``answers.json.unreadable``, never silently overwritten."""
+    if not path.exists():
+        return {}
+    answers = load_answers(path)
+    if not answers and path.read_bytes().strip() not in (b"", b"{}"):
+        kept = path.with_name(path.name + ".unreadable")
+        os.replace(path, kept)
+        print(f"{path.name} could not be read: kept as {kept.name}; starting a new one "
+              "(run your answer cells again).")
+    return answers
+
+
 def _write(path: Path, answers: dict) -> None:
     """Write ``answers`` atomically: a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +160,7 @@ def answer(question_id: str, value, path: str | Path | None = None):
     except AnswerError as err:
         raise AnswerError(f"Question {question_id}: {err}") from None
     path = Path(path) if path else answers_path()
-    answers = load_answers(path)
+    answers = _existing(path)
     answers[question_id] = recorded
     encoded = json.dumps(answers, ensure_ascii=False).encode("utf-8")
     if len(encoded) > MAX_FILE_BYTES:

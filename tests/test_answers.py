@@ -322,3 +322,12 @@ def test_questions_are_graded_without_the_module_or_when_it_does_not_import(tmp_
         assert graded == {f"Question {q.id} (auto-graded)": q.points for q in auto}, name
         assert result.score == sum(q.points for q in auto), name
         assert result.max_score == sum(c.points for c in REGISTRY["rnn_numpy"]), name
+
+
+def test_a_damaged_answers_file_is_kept_aside_not_overwritten(tmp_path, capsys):
+    path = tmp_path / "answers.json"
+    path.write_text('{"4.1": 3,')                              # cut short
+    answer("4.2", 5, path=path)
+    assert load_answers(path) == {"4.2": 5}
+    assert (tmp_path / "answers.json.unreadable").read_text() == '{"4.1": 3,'
+    assert "kept as answers.json.unreadable" in capsys.readouterr().out
