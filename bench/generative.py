@@ -21,6 +21,7 @@ test source (the chance level a model must beat to show it learned anything from
 
     python bench/generative.py              # everything, 3 seeds: GPU-sized (hours on a CPU)
     python bench/generative.py --parts charlm --cells gru --seeds 0
+    python bench/generative.py --step-cost --cells gru   # seconds per step, per window shape
     python bench/generative.py --parts additions --digits 3 --strategies none mix
     python bench/generative.py --parts programs --lengths 1 2 --nestings 1 --program-epochs 8
 
@@ -124,6 +125,29 @@ def run_char_lm(cell: str, corpus, seed: int, args: argparse.Namespace) -> dict:
     return {"score": curve[-1], "curve": curve, "epochs": len(curve),
             "s/epoch": float(np.median(seconds)), "seconds": float(sum(seconds)),
             "params": model.count_params()}
+
+
+def step_costs(args: argparse.Namespace, shapes=((64, 64), (64, 32), (32, 32), (64, 16)),
+               steps: int = 30) -> None:
+    """Print the CPU (process) and wall seconds of one char-LM training step per
+    ``columns x window`` shape, on random ids, and per epoch of ``--train-chars``."""
+    lm = student_module("char_lm", impl="solutions")
+    rng = np.random.default_rng(0)
+    chars = args.train_chars or 300_000
+    for columns, window in shapes:
+        model = lm.build_char_lm(90, args.embedding_dim, args.units, cell=args.cells[0],
+                                 batch_size=columns)
+        x = rng.integers(0, 90, (columns, window)).astype("int32")
+        for _ in range(3):                                   # compile and warm up
+            model.train_on_batch(x, x)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(x, x)
+        cpu, wall = (time.process_time() - cpu) / steps, (time.perf_counter() - wall) / steps
+        windows = chars // (columns * window)
+        say(f"{columns}x{window}: one step {cpu * 1000:.1f} ms CPU, {wall * 1000:.1f} ms wall; "
+            f"an epoch of {chars:,} characters ({windows} steps): {cpu * windows:.1f} s CPU, "
+            f"{wall * windows:.1f} s wall")
 
 
 def charlm_rows(args: argparse.Namespace) -> list[dict]:
@@ -384,6 +408,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s2s.add_argument("--s2s-batch-size", type=int, default=128)
     s2s.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine")
     s2s.add_argument("--lr-floor", type=float, default=1e-4)
+    parser.add_argument("--step-cost", action="store_true",
+                        help="only print the char LM's cost per training step and shape")
     parser.add_argument("--record", action="store_true",
                         help="write bench/results/<name>.{json,md}")
     parser.add_argument("--name", default="generative")
@@ -396,6 +422,9 @@ def main(argv: list[str] | None = None) -> None:
     keras.utils.disable_interactive_logging()
     start, load = time.perf_counter(), os.getloadavg()[0]
     rows: list[dict] = []
+    if args.step_cost:
+        step_costs(args)
+        return
     if "charlm" in args.parts:
         rows += charlm_rows(args)
     if "additions" in args.parts:
