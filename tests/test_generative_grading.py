@@ -114,7 +114,8 @@ def test_seq2seq_unshared_decoder_and_decoding_mistakes(tmp_path):
         ("                    width[row] -= 1\n", ""),
     )
     result = grade(_submission(tmp_path, "seq2seq.py", source), assignment="seq2seq")
-    lost = {t.name: t.message for t in result.tests if t.points < t.max_points}
+    lost = {t.name: t.message for t in result.tests if t.points < t.max_points
+            and not t.name.startswith("Question")}  # the submission answers no question
     # Trained, the model's decoder weights never reach the unshared inference decoder, so
     # the learning check is lost too (its greedy decoding is no better than chance).
     assert len(lost) == 4, lost
