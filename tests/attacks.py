@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,6 +53,12 @@ def write_module(folder: Path, source: str) -> Path:
     """A submission folder holding one ``rnn_numpy.py``; returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / FILENAME).write_text(source)
+    return folder
+
+
+def with_reference_answers(folder: Path) -> Path:
+    """Add the reference's ``answers.json`` (the labs' questions) to a submission folder."""
+    shutil.copy(REPO / "solutions" / "answers.json", folder / "answers.json")
     return folder
 
 

@@ -23,7 +23,8 @@ import site
 import sys
 from pathlib import Path
 
-from tests.attacks import REPO, cli, prepend, token, tree, write_module
+from autograder.questions import question_points
+from tests.attacks import REPO, cli, prepend, token, tree, with_reference_answers, write_module
 
 MALLORY = r'''
 import glob, os, pathlib, sys, tempfile, time
@@ -137,6 +138,7 @@ def test_one_student_cannot_read_spoil_or_trap_another(tmp_path):
         # b imports slowly, so that its grading runs while mallory's does (--jobs 2)
         wait = "import time\ntime.sleep(4)\n" if name == "b_victim" else ""
         write_module(klass / name, prepend(f"# VICTIM-MARK {secret}\n{wait}"))
+        with_reference_answers(klass / name)  # full marks for the lab's questions too
     extra = [str(klass), str(klass / "b_victim"), str(klass / "c_victim"), str(REPO),
              str(tmp_path), *site.getsitepackages()]
     source = prepend(MALLORY.replace("@CLASS@", repr(str(klass)))
@@ -165,7 +167,8 @@ def test_one_student_cannot_read_spoil_or_trap_another(tmp_path):
 
     # the others: full marks, untouched submissions, nothing of theirs in mallory's feedback
     for name in secrets:
-        assert float(rows[name]["total"]) == float(rows[name]["max_total"]) == 60, rows[name]
+        assert float(rows[name]["total"]) == float(rows[name]["max_total"]) == (
+            60 + question_points("rnn_numpy")), rows[name]
     assert {name: tree(klass / name) for name in secrets} == victims_before
     feedback = json.dumps(json.loads(
         (tmp_path / "grades_feedback" / "a_mallory.json").read_text()))

@@ -18,6 +18,7 @@ import uuid
 
 import pytest
 
+from autograder.questions import question_points
 from tests.attacks import (
     REFERENCE,
     cli,
@@ -27,6 +28,7 @@ from tests.attacks import (
     results_score,
     snapshot_outputs,
     survivor,
+    with_reference_answers,
     write_module,
 )
 
@@ -87,7 +89,7 @@ def test_survivor_cannot_rewrite_the_gradebook_or_feedback(tmp_path, marker, cle
     klass = tmp_path / "class"
     write_module(klass / "mallory", prepend(
         survivor("double_fork", marker, tmp_path, guesses=[gradebook, feedback]), REFERENCE))
-    write_module(klass / "honest", REFERENCE)
+    with_reference_answers(write_module(klass / "honest", REFERENCE))
     done, seconds = cli("grade-all", str(klass), "--gradebook", str(gradebook),
                         "--assignment", "rnn_numpy", "--no-progress")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -97,7 +99,8 @@ def test_survivor_cannot_rewrite_the_gradebook_or_feedback(tmp_path, marker, cle
     with open(gradebook, newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     assert sorted(rows) == ["honest", "mallory"]
-    assert float(rows["honest"]["total"]) == float(rows["honest"]["max_total"]) == 60
+    assert float(rows["honest"]["total"]) == float(rows["honest"]["max_total"]) == (
+        60 + question_points("rnn_numpy"))
     assert "1000" not in (feedback / "mallory.json").read_text()
 
 

@@ -27,7 +27,8 @@ def _by_prefix(result) -> dict[str, object]:
 
 
 def _lost(result) -> list[str]:
-    return sorted(t.name for t in result.tests if t.points < t.max_points)
+    return sorted(t.name for t in result.tests if t.points < t.max_points
+                  and not t.name.startswith("Question"))  # these submissions answer none
 
 
 @pytest.mark.slow

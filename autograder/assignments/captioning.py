@@ -21,6 +21,7 @@ import numpy as np
 from autograder.assignments import Assignment, Case, RecipeInputs
 from autograder.assignments.encoder_decoder import (
     STEP_TOLERANCE,
+    beam_problem,
     decoding_problem,
     loss_problem,
     probe_problem,
@@ -237,21 +238,15 @@ def greedy_captions(obs):
 @check("beam_search_captions: the contract's beam search, widths 1 to 5", points=10,
        assignment=NAME, function="beam_search_captions", timeout=90, needs=tuple(BEAMS))
 def beam_search(obs):
-    references = obs.references["captioning_references"]["beams"]
-    calls = [call for case_id in BEAMS for call in BEAM_CALLS[case_id]]
-    results = [got for case_id in BEAMS for got in obs.arrays[case_id]]
-    for call, got, want in zip(calls, results, references, strict=True):
-        kwargs = call["kwargs"]
-        where = (f"beam_search_captions({GRADER_ARGS}, start_id={START_ID}, end_id="
-                 f"{kwargs['end_id']}, max_len={kwargs['max_len']}, beam_width="
-                 f"{kwargs['beam_width']})")
-        problem = decoding_problem(got, want["ids"], where)
-        if problem:
-            hint = (" (with beam_width=1, beam search is greedy decoding)"
-                    if kwargs["beam_width"] == 1 else
-                    " (keep the k best extensions, set the ones ending in end_id aside and "
-                    "narrow the beam by one for each, no length normalisation)")
-            return failed(problem + hint)
+    problem = beam_problem(
+        [call for case_id in BEAMS for call in BEAM_CALLS[case_id]],
+        [got for case_id in BEAMS for got in obs.arrays[case_id]],
+        obs.references["captioning_references"]["beams"],
+        lambda kwargs: (f"beam_search_captions({GRADER_ARGS}, start_id={START_ID}, end_id="
+                        f"{kwargs['end_id']}, max_len={kwargs['max_len']}, beam_width="
+                        f"{kwargs['beam_width']})"))
+    if problem:
+        return failed(problem)
     return passed("the contract's beam search on the grader's model, widths 1, 2, 3 and 5")
 
 

@@ -98,3 +98,19 @@ def decoding_problem(got, want: list[list[int]], where: str, *, paths=None, end_
                 hint = f": at most max_len={max_len} ids"
         return f"{where}: row {row}: expected {expected}, got {ids}{hint}"
     return None
+
+
+BEAM_HINT = (" (keep the k best extensions, set the ones ending in end_id aside and narrow "
+             "the beam by one for each, no length normalisation)")
+
+
+def beam_problem(calls, results, references, call_text) -> str | None:
+    """The first beam-search call whose ids differ from the grader's plain reference search,
+    with a hint, or None. ``call_text(kwargs)`` writes the call for the message."""
+    for call, got, want in zip(calls, results, references, strict=True):
+        kwargs = call["kwargs"]
+        problem = decoding_problem(got, want["ids"], call_text(kwargs))
+        if problem:
+            return problem + (" (with beam_width=1, beam search is greedy decoding)"
+                              if kwargs["beam_width"] == 1 else BEAM_HINT)
+    return None

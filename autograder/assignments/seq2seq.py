@@ -17,6 +17,7 @@ import numpy as np
 from autograder.assignments import Assignment, Case, RecipeInputs
 from autograder.assignments.encoder_decoder import (
     STEP_TOLERANCE,
+    beam_problem,
     decoding_problem,
     loss_problem,
     probe_problem,
@@ -176,19 +177,13 @@ def greedy_decode(obs):
 @check("beam_search_decode: the contract's beam search, widths 1 to 5", points=10,
        assignment=NAME, function="beam_search_decode", timeout=90, needs=("beam",))
 def beam_search_decode(obs):
-    references = obs.references["beam_reference"]["beams"]
-    for call, got, want in zip(BEAM_CALLS, obs.arrays["beam"], references, strict=True):
-        kwargs = call["kwargs"]
-        where = (f"beam_search_decode(the grader's encoder and decoder, src (5, 6), start_id="
-                 f"{START_ID}, end_id={kwargs['end_id']}, max_len={kwargs['max_len']}, "
-                 f"beam_width={kwargs['beam_width']})")
-        problem = decoding_problem(got, want["ids"], where)
-        if problem:
-            hint = (" (with beam_width=1, beam search is greedy decoding)"
-                    if kwargs["beam_width"] == 1 else
-                    " (keep the k best extensions, set the ones ending in end_id aside and "
-                    "narrow the beam by one for each, no length normalisation)")
-            return failed(problem + hint)
+    problem = beam_problem(
+        BEAM_CALLS, obs.arrays["beam"], obs.references["beam_reference"]["beams"],
+        lambda kwargs: (f"beam_search_decode(the grader's encoder and decoder, src (5, 6), "
+                        f"start_id={START_ID}, end_id={kwargs['end_id']}, max_len="
+                        f"{kwargs['max_len']}, beam_width={kwargs['beam_width']})"))
+    if problem:
+        return failed(problem)
     return passed("the contract's beam search on the grader's model, widths 1, 2, 3 and 5")
 
 
