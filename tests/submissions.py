@@ -19,3 +19,8 @@ def edit(source: str, *pairs: tuple[str, str]) -> str:
         assert old in source, f"the reference changed: {old!r} not found"
         source = source.replace(old, new, 1)
     return source
+
+
+def is_question(test) -> bool:
+    """Whether a graded test is one of the labs' questions (graded from ``answers.json``)."""
+    return test.name.startswith(("Question ", "Written questions "))

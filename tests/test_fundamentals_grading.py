@@ -20,6 +20,7 @@ from autograder import isolation
 from autograder.grader import grade
 from autograder.questions import question_points
 from tests.submissions import edit as _edit
+from tests.submissions import is_question
 from tests.submissions import submission as _submission
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,7 +36,7 @@ def _test(result, prefix):
 
 def _lost(result) -> list[str]:
     return sorted(t.name for t in result.tests if t.points < t.max_points
-                  and not t.name.startswith("Question"))  # these submissions answer none
+                  and not is_question(t))  # these submissions answer no question
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +186,7 @@ def test_missing_file_scores_zero(tmp_path):
     folder = _submission(tmp_path, "rnn_numpy.py", RNN)
     result = grade(folder, assignment="cells")
     assert result.tests and result.score == 0
-    checks = [t for t in result.tests if not t.name.startswith(("Question", "Written"))]
+    checks = [t for t in result.tests if not is_question(t)]
     assert checks and all(t.message == "cells.py was not submitted" for t in checks)
     # the lab's questions are graded from answers.json, which this submission lacks
     assert all("not answered" in t.message for t in result.tests if t not in checks)

@@ -15,6 +15,7 @@ import pytest
 from autograder.grader import grade
 from autograder.questions import question_points
 from tests.submissions import edit as _edit
+from tests.submissions import is_question
 from tests.submissions import submission as _submission
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,7 +29,7 @@ def _by_prefix(result) -> dict[str, object]:
 
 def _lost(result) -> list[str]:
     return sorted(t.name for t in result.tests if t.points < t.max_points
-                  and not t.name.startswith("Question"))  # these submissions answer none
+                  and not is_question(t))  # these submissions answer no question
 
 
 @pytest.mark.slow
