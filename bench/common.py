@@ -44,12 +44,25 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
 
 def record(name: str, *, command: str, rows: list[dict], columns: list[str],
            notes: str = "") -> Path:
-    """Write ``bench/results/<name>.json`` and ``.md`` with the command that made them."""
+    """Write ``bench/results/<name>.json`` and ``.md`` with the command that made them.
+
+    A record's ``.md`` may carry further sections after the generated part (``## `` headings,
+    e.g. a lab's before/after runs, each naming its own command): they are kept, so a new run
+    replaces only what its command made."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     payload = {"command": command, "machine": machine(), "rows": rows, "notes": notes}
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     md = (f"# {name}\n\nMade by `{command}` on {payload['machine']}.\n\n"
           f"{markdown_table(rows, columns)}\n\n{notes}\n")
     path = RESULTS_DIR / f"{name}.md"
-    path.write_text(md)
+    path.write_text(md + kept_sections(path))
     return path
+
+
+def kept_sections(path: Path) -> str:
+    """The ``## `` sections after a record's generated part ("" without a record or any)."""
+    if not path.is_file():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    start = text.find("\n## ")
+    return "\n" + text[start + 1:] if start >= 0 else ""
