@@ -7,8 +7,9 @@
 Needs root and cgroup v1 ``memory`` and ``cpu`` controllers (mounted on the kit's CI
 machines). For each assignment it builds the Gradescope bundle with the TA's command, lays
 out a fake ``/autograder`` root (``source/`` from the zip, ``submission/`` with the reference
-module from ``solutions/``), creates a memory cgroup (``memory.limit_in_bytes`` and, where
-present, ``memory.memsw.limit_in_bytes``: no swap beyond the limit) and a cpu cgroup
+module from ``solutions/`` and its ``answers.json``), creates a memory cgroup
+(``memory.limit_in_bytes`` and, where present, ``memory.memsw.limit_in_bytes``: no swap
+beyond the limit) and a cpu cgroup
 (``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``: 50000 / 100000 is 0.5 vCPU), and runs the
 bundle's real ``run_autograder`` in both: the shell's pid is written to their
 ``cgroup.procs`` before it execs, so everything it starts (the grader, bubblewrap, the
@@ -176,6 +177,8 @@ def fake_root(assignment: str, folder: Path, holdout: Path | None = None,
     else:
         filename = load_assignment(assignment).FILENAME
         shutil.copy(REPO / "solutions" / filename, root / "submission" / filename)
+        # and the reference's answers to the labs' questions, as a student's zip carries them
+        shutil.copy(REPO / "solutions" / "answers.json", root / "submission" / "answers.json")
     return root
 
 
