@@ -331,3 +331,15 @@ def test_a_damaged_answers_file_is_kept_aside_not_overwritten(tmp_path, capsys):
     assert load_answers(path) == {"4.2": 5}
     assert (tmp_path / "answers.json.unreadable").read_text() == '{"4.1": 3,'
     assert "kept as answers.json.unreadable" in capsys.readouterr().out
+
+
+def test_a_linked_answers_file_is_not_read(tmp_path):
+    """A folder submission whose answers.json links to someone else's (here the reference's)
+    earns nothing from it: the submission keeps plain files only."""
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "rnn_numpy.py").write_text((REPO / "solutions" / "rnn_numpy.py").read_text())
+    (folder / "answers.json").symlink_to(REPO / "solutions" / "answers.json")
+    result = grade(folder, assignment="rnn_numpy", functions=None)
+    asked = [t for t in result.tests if t.name.startswith("Question ")]
+    assert asked and all(t.points == 0 and "not answered" in t.message for t in asked)
