@@ -218,6 +218,7 @@ def _build_model(function, name: str, task: dict, context: _Context) -> dict:
     if not context.is_instance(result, context.Model):
         raise _Refused("wrong_type", f"{name} returned {type(result).__name__}, expected "
                                      "a keras.Model")
+    _drop_constant_values(result)
     result.save(task["output"])
     return {"saved": task["output"]}
 
@@ -235,8 +236,34 @@ def _build_models(function, name: str, task: dict, context: _Context) -> dict:
         if not context.is_instance(model, context.Model):
             raise _Refused("wrong_type", f"{name} returned {type(model).__name__} at "
                                          f"position {position}, expected a keras.Model")
+        _drop_constant_values(model)
         model.save(path)
     return {"saved": outputs}
+
+
+CONSTANT_LIMIT = 256  # numbers a Constant initializer may keep in the saved config
+
+
+def _drop_constant_values(model) -> None:
+    """Replace every ``Constant`` initializer holding more than ``CONSTANT_LIMIT`` numbers
+    (keras.io's ``Embedding(..., embeddings_initializer=Constant(glove_matrix))``) by
+    ``Zeros`` before saving: the layer's weights already hold those values, the grader's
+    rebuild strips initializers anyway, and the matrix would otherwise fill config.json."""
+    import keras
+
+    layers, seen = [model], set()
+    while layers:
+        layer = layers.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        layers += list(getattr(layer, "layers", []) or [])
+        layers += [getattr(layer, k) for k in ("forward_layer", "backward_layer", "layer", "cell")
+                   if isinstance(getattr(layer, k, None), keras.layers.Layer)]
+        for key, value in list(vars(layer).items()):
+            if key.endswith("_initializer") and isinstance(value, keras.initializers.Constant) \
+                    and np.size(value.value) > CONSTANT_LIMIT:
+                setattr(layer, key, keras.initializers.Zeros())
 
 
 def _call_with_objects(function, name: str, task: dict, context: _Context) -> dict:

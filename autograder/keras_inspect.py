@@ -13,6 +13,8 @@ import json
 
 import numpy as np
 
+from seqlab.checks.structure import flat_layers  # one view for the checks and the grader
+
 CONFIG_KEYS = ("units", "activation", "recurrent_activation", "recurrent_dropout", "dropout",
                "unroll", "use_bias", "reset_after", "return_sequences", "go_backwards",
                "kernel_size", "filters", "rate", "input_dim", "output_dim", "mask_zero",
@@ -88,17 +90,6 @@ def load(path: str):
         if unsafe:  # the rule in one sentence, not Keras' advice on trusting the file
             raise Rule(f"it uses {', '.join(unsafe)}; {RELOAD_RULE}") from None
         raise
-
-
-def flat_layers(model) -> list:
-    """Every layer of ``model``, nested models' layers in place of the models themselves (a
-    ``Bidirectional`` wrapper stays one layer)."""
-    import keras
-
-    found = []
-    for layer in model.layers:
-        found += flat_layers(layer) if isinstance(layer, keras.Model) else [layer]
-    return found
 
 
 def _fresh_config(node, trainable_embeddings: bool, class_name: str | None = None):

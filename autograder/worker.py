@@ -23,6 +23,7 @@ from autograder.keras_inspect import (  # noqa: F401 - RELOAD_RULE, Rule: the wo
     Rule,
     describe_layer,
     embedding_summary,
+    flat_layers,
     fresh_model,
     load,
 )
@@ -32,7 +33,7 @@ def inspect_model(task: dict) -> dict:
     """Layers, parameter counts, embedding vs the given matrix, outputs on probe inputs."""
     model = load(task["model"])
     matrix = np.load(task["matrix"], allow_pickle=False)
-    layers = [describe_layer(layer) for layer in model.layers]
+    layers = [describe_layer(layer) for layer in flat_layers(model)]  # nested blocks seen through
     embedding = embedding_summary(model, matrix)
     rng = np.random.default_rng(0)
     probes = []

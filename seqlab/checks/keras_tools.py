@@ -23,14 +23,15 @@ def expect_model(value, call: str):
 
 
 def all_layers(model) -> list:
-    """Every layer of ``model``, nested models and ``Bidirectional``'s two halves included."""
+    """Every layer of ``model`` as the grader sees it (:func:`seqlab.checks.structure.
+    flat_layers`: nested models seen through), plus ``Bidirectional``'s two halves."""
     import keras
 
+    from seqlab.checks.structure import flat_layers
+
     found = []
-    for layer in model.layers:
+    for layer in flat_layers(model):
         found.append(layer)
-        if isinstance(layer, keras.Model):
-            found += all_layers(layer)
         if isinstance(layer, keras.layers.Bidirectional):
             found += [layer.forward_layer, layer.backward_layer]
     return found
