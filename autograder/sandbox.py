@@ -102,6 +102,112 @@ def container_memory() -> tuple[int | None, int | None]:
     return limit, kills
 
 
+class CallMemory:
+    """A memory cgroup around one sandboxed call: its limit bounds everything the call's
+    processes are charged for, their tmpfs pages (``/tmp``, ``/dev/shm``) included, which
+    ``RLIMIT_DATA`` does not count.
+
+    Made under this process's own memory cgroup (v1 ``memory.limit_in_bytes`` and, where
+    swap accounting is on, ``memory.memsw.limit_in_bytes``; v2 ``memory.max`` and
+    ``memory.swap.max``). The child enters it in its ``preexec_fn``, before it execs anything
+    (:meth:`enter`). Where none can be made (not root, or a read-only ``/sys/fs/cgroup`` as in
+    some Docker containers) ``path`` is None and the call is bounded only by ``RLIMIT_DATA``
+    per process plus the size caps of its tmpfs mounts (bubblewrap's ``/tmp``): then a child
+    filling a tmpfs not capped by size (the host's ``/dev/shm`` at the ``uid`` level) can
+    still fill the container, and such a kill stays the grader's.
+    """
+
+    _count = 0
+
+    def __init__(self, limit: int):
+        self.limit, self.path, self.v2 = limit, None, False
+        CallMemory._count += 1
+        name = f"seqlab-{os.getpid()}-{CallMemory._count}-{time.monotonic_ns()}"
+        for base, v2 in _own_memory_cgroups():
+            with contextlib.suppress(OSError):
+                path = base / name
+                path.mkdir()
+                try:
+                    self._set_limit(path, v2)
+                except OSError:
+                    path.rmdir()
+                    raise
+                self.path, self.v2 = path, v2
+                break
+
+    def _set_limit(self, path: Path, v2: bool) -> None:
+        if v2:
+            (path / "memory.max").write_text(str(self.limit))
+            with contextlib.suppress(OSError):
+                (path / "memory.swap.max").write_text("0")
+            return
+        (path / "memory.limit_in_bytes").write_text(str(self.limit))
+        with contextlib.suppress(OSError):
+            (path / "memory.memsw.limit_in_bytes").write_text(str(self.limit))
+
+    def enter(self) -> None:
+        """Move the calling process in (from a ``preexec_fn``: the child, before exec)."""
+        if self.path is not None:
+            (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def usage(self) -> dict:
+        """``oom_kills``, ``peak`` bytes and ``limit`` of the call so far (None unread)."""
+        found = {"oom_kills": None, "peak": None, "limit": self.limit}
+        if self.path is None:
+            return found
+        events, key, peak = (("memory.events", "oom_kill", "memory.peak") if self.v2 else
+                             ("memory.oom_control", "oom_kill", "memory.max_usage_in_bytes"))
+        with contextlib.suppress(OSError, ValueError):
+            counts = dict(line.split() for line in (self.path / events).read_text()
+                          .splitlines())
+            found["oom_kills"] = int(counts.get(key, 0))
+        with contextlib.suppress(OSError, ValueError):
+            found["peak"] = int((self.path / peak).read_text())
+        return found
+
+    def exceeded(self) -> bool:
+        """The call's processes were killed for, or reached, the call's own limit."""
+        used = self.usage()
+        return bool(used["oom_kills"]) or (used["peak"] is not None
+                                           and used["peak"] >= self.limit - (1 << 20))
+
+    def remove(self) -> None:
+        """Remove the cgroup (its processes already ended; a dying one may take a moment)."""
+        if self.path is None:
+            return
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+        self.path = None
+
+
+def _own_memory_cgroups() -> list[tuple[Path, bool]]:
+    """The memory cgroup folders this process is in (v1 first), where they exist."""
+    found = []
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        _, names, path = line.split(":", 2)
+        if "memory" in names.split(","):
+            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            found.insert(0, (base if base.is_dir() else Path("/sys/fs/cgroup/memory"), False))
+        elif names == "":
+            for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
+                base = root / path.lstrip("/")
+                if (base / "cgroup.controllers").is_file() and "memory" in (
+                        base / "cgroup.controllers").read_text().split():
+                    found.append((base, True))
+                    break
+    return found
+
+
 @dataclass
 class TaskResult:
     """What happened to one task: ``status`` is ``ok``, ``error``, ``not_implemented``,
@@ -181,10 +287,13 @@ def _uid_can_run_python() -> bool:
     return probe.returncode == 0
 
 
-def _limit_child(limits: Limits, level: str, uid: int | None, role: str = "student"):
+def _limit_child(limits: Limits, level: str, uid: int | None, role: str = "student",
+                 memory: CallMemory | None = None):
     grader = os.getpid()
 
     def apply() -> None:
+        if memory is not None:  # first: as root, before anything of the call runs
+            memory.enter()
         # raising one's own score needs no privilege
         with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as handle:
             handle.write(str(OOM_SCORE_ADJ.get(role, 1000)))
@@ -299,28 +408,40 @@ def _run_once(spec, launch, *, log, describe) -> dict[str, TaskResult]:
     log_read, log_write = os.pipe()
     child_env = scrubbed_env(launch["home"], limits,
                              {**(launch["env"] or {}), "SEQLAB_RESULT_FD": str(write_fd)})
-    process = subprocess.Popen(
-        _argv(launch, spec_path), cwd=workdir, env=child_env, stdin=subprocess.DEVNULL,
-        stdout=log_write, stderr=log_write, pass_fds=(write_fd,), start_new_session=True,
-        preexec_fn=_limit_child(limits, launch["isolation"].level, launch["uid"],
-                                launch["role"]))
+    memory = CallMemory(call_memory_bytes(limits))
+    try:
+        process = subprocess.Popen(
+            _argv(launch, spec_path), cwd=workdir, env=child_env, stdin=subprocess.DEVNULL,
+            stdout=log_write, stderr=log_write, pass_fds=(write_fd,), start_new_session=True,
+            preexec_fn=_limit_child(limits, launch["isolation"].level, launch["uid"],
+                                    launch["role"], memory))
+    except BaseException:
+        memory.remove()
+        raise
     os.close(write_fd)
     os.close(log_write)
-    namespace = (_namespace_of(process) if launch["isolation"].level == "bubblewrap"
-                 else None)
-    reader = _Reader(read_fd, log_read, log, process)
     kills_before = container_memory()[1]
     try:
-        results = _follow(reader, {t["id"]: t for t in spec["tasks"]}, limits, describe,
-                          writable=(workdir / "out", workdir / "home"))
+        namespace = (_namespace_of(process) if launch["isolation"].level == "bubblewrap"
+                     else None)
+        reader = _Reader(read_fd, log_read, log, process)
+        try:
+            results = _follow(reader, {t["id"]: t for t in spec["tasks"]}, limits, describe,
+                              writable=(workdir / "out", workdir / "home"))
+        finally:
+            _end(process, launch["uid"], namespace)
+            reader.close()
+        over = memory.exceeded()
+        used = memory.usage()
     finally:
-        _end(process, launch["uid"], namespace)
-        reader.close()
+        memory.remove()
+    if over:
+        return _over_own_memory(results, spec, describe, used)
     kills_after = container_memory()[1]
     if kills_before is not None and kills_after is not None and kills_after > kills_before:
-        # The kernel killed a process of the grading container for memory during this call.
-        # The child's own cap (RLIMIT_DATA) turns its own excess into a MemoryError, so a
-        # SIGKILL here means the container as a whole was full: the grader's problem.
+        # The kernel killed a process of the grading container for memory during this call,
+        # while the call stayed below its own limit (above): the container as a whole was
+        # full, the grader's problem.
         for task_id, result in results.items():
             if result.status in ("crashed", "import_error") and "SIGKILL" in result.message:
                 results[task_id] = TaskResult(
@@ -332,6 +453,36 @@ def _run_once(spec, launch, *, log, describe) -> dict[str, TaskResult]:
                     "who will regrade it (the autograder needs a larger machine).",
                     result.data, result.seconds)
     return results
+
+
+def call_memory_bytes(limits: Limits) -> int:
+    """One call's total memory bound (its cgroup's limit): the per-process data cap plus
+    the private ``/tmp``'s size."""
+    return limits.memory_bytes + isolation.TMP_BYTES
+
+
+def _over_own_memory(results: dict, spec: dict, describe, used: dict) -> dict:
+    """The call was killed for, or reached, its own memory limit: every task that did not
+    finish failed for the memory the code (or the model it built) demanded."""
+    peak = f"{used['peak'] >> 20} MB" if used["peak"] is not None else "its limit"
+    for task_id, result in results.items():
+        if result.status in ("crashed", "import_error", "error") and (
+                "SIGKILL" in result.message or result.status == "crashed"
+                or any(word in result.message for word in MEMORY_WORDS)):
+            results[task_id] = TaskResult(
+                task_id, result.status,
+                f"{describe(spec_task(spec, task_id))} needed more memory than the sandbox "
+                f"allows: expected at most {used['limit'] >> 20} MB in all (processes and "
+                f"files in /tmp or /dev/shm), got {peak} and the kernel stopped it "
+                f"({result.message[:160]})",
+                {**result.data, "out_of_memory": {k: v for k, v in used.items()}},
+                result.seconds)
+    return results
+
+
+# Words of a failure for memory (Python's, TensorFlow's, C++'s, the C library's).
+MEMORY_WORDS = ("MemoryError", "ResourceExhausted", "bad_alloc", "out of memory",
+                "Cannot allocate memory", "OOM")
 
 
 def spec_task(spec: dict, task_id: str) -> dict:

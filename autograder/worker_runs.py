@@ -1,8 +1,12 @@
 """Running the trusted worker, and telling the grader's own failures from the student's.
 
-The worker never runs student code, so a worker that could not start, was killed, crashed
-in native code or ran out of memory is the grader's problem (:func:`worker_problem`): its
-checks are withheld and the grading marked for a regrade, never lost points.
+The worker never runs student code, so a worker that could not start, was killed, or
+crashed in native code is the grader's problem (:func:`worker_problem`): its checks are
+withheld and the grading marked for a regrade, never lost points. Memory is the exception:
+a worker task on the student's model that got a MemoryError, or was killed for (or reached)
+its call's own memory limit (:class:`autograder.sandbox.CallMemory`), failed for the memory
+the student's model demanded: the check fails, its maximum unchanged. Running out while
+building the grader's own models stays the grader's.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import json
 from pathlib import Path
 
 from autograder import safeload
-from autograder.sandbox import Limits, TaskResult, run_tasks
+from autograder.sandbox import MEMORY_WORDS, Limits, TaskResult, run_tasks
 
 # What the trusted side says when it, not the student's code, could not finish.
 GRADER_PROBLEM = ("This is not about your code, and it costs you no points: tell your TA, "
@@ -38,7 +42,8 @@ def grader_models(case, child_dir: Path, root: Path, limits: Limits) -> list[str
         result = run_worker([task], workdir, limits, root)["models"]
         if not result.ok:
             raise GraderProblem(worker_problem(
-                result, limits.worker_memory_bytes or limits.memory_bytes) or (
+                result, limits.worker_memory_bytes or limits.memory_bytes,
+                student_model=False) or (
                 f"the grader could not build its own {case.builder} models "
                 f"({result.message}). {GRADER_PROBLEM}"))
         _GRADER_MODELS[key] = [
@@ -58,16 +63,15 @@ class GraderProblem(RuntimeError):
     """The grader's own side failed (not the student's code): its checks are withheld."""
 
 
-MEMORY_WORDS = ("MemoryError", "ResourceExhausted", "bad_alloc", "out of memory",
-                "Cannot allocate memory", "OOM")
-
-
-def worker_problem(result: TaskResult, memory_bytes: int | None = None) -> str | None:
+def worker_problem(result: TaskResult, memory_bytes: int | None = None,
+                   student_model: bool = True) -> str | None:
     """Why a trusted worker task failed for the grader's own reasons, or None.
 
-    The worker never runs student code, so a worker that could not start, was killed
-    (SIGKILL: the kernel's OOM killer, or the grading container's memory limit), crashed
-    in native code, or ran out of memory is the grader's problem, never lost points.
+    A worker that could not start, was killed (SIGKILL with no sign of the call's own memory
+    limit), or crashed in native code is the grader's problem, never lost points. A task on
+    the student's model (``student_model``) that ran out of its call's memory
+    (``data["out_of_memory"]``: its cgroup's OOM kill or peak at the limit) or got a
+    MemoryError is the student's: None, and the check fails.
     """
     if result.ok:
         return None
@@ -75,6 +79,8 @@ def worker_problem(result: TaskResult, memory_bytes: int | None = None) -> str |
     cap = f"; its memory cap is {memory_bytes >> 20} MB" if memory_bytes else ""
     if result.status == "grader_error":
         return text
+    if student_model and student_out_of_memory(result):
+        return None
     if "SIGKILL" in text or any(word in text for word in MEMORY_WORDS):
         return (f"the grader ran out of memory while measuring this (its trusted worker "
                 f"process was killed or got a MemoryError{cap}). {GRADER_PROBLEM}")
@@ -86,6 +92,14 @@ def worker_problem(result: TaskResult, memory_bytes: int | None = None) -> str |
         return (f"the grader's own trusted worker process crashed while measuring this "
                 f"({text[-200:]}). {GRADER_PROBLEM}")
     return None
+
+
+def student_out_of_memory(result: TaskResult) -> bool:
+    """The task failed for memory within the call's own bound: the call's cgroup killed it
+    or reached its limit, or it got a MemoryError (``RLIMIT_DATA``, the call's own cap)."""
+    return bool(result.data.get("out_of_memory")) or (
+        result.status in ("error", "crashed") and "SIGKILL" not in result.message
+        and any(word in result.message for word in MEMORY_WORDS))
 
 
 def run_worker(tasks: list[dict], workdir: Path, limits: Limits, log_dir: Path) -> dict:

@@ -1,0 +1,141 @@
+"""Memory a submission demands counts against it, never as the grader's failure.
+
+A child that fills tmpfs (``/dev/shm``, its private ``/tmp``: ``RLIMIT_DATA`` does not count
+them) is stopped by its call's own memory cgroup (:class:`autograder.sandbox.CallMemory`) and
+fails its checks with the maximum unchanged; a worker task on the student's model that runs
+out of memory fails the check; the grader's own models running out, or the container's OOM
+while the call stayed below its bound, stay ``grader_error``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from autograder.sandbox import GIB, CallMemory, Limits, TaskResult, _over_own_memory
+from autograder.worker_runs import worker_problem
+from tests.attacks import grade_rnn, prepend, with_reference_answers, write_module
+
+CGROUP = CallMemory(64 << 20)
+HAS_CGROUP = CGROUP.path is not None
+CGROUP.remove()
+needs_cgroup = pytest.mark.skipif(not HAS_CGROUP, reason="no memory cgroup can be made here")
+
+
+@needs_cgroup
+def test_a_call_cgroup_is_made_entered_bounded_and_removed():
+    memory = CallMemory(96 << 20)
+    try:
+        fill = "b = bytearray(400 << 20)\nb[::4096] = b'x' * len(b[::4096])\n"
+        done = subprocess.run([sys.executable, "-c", fill], preexec_fn=memory.enter,
+                              capture_output=True)
+        assert done.returncode == -9, done  # the cgroup's OOM killer, not the machine's
+        used = memory.usage()
+        assert used["oom_kills"] >= 1 and memory.exceeded(), used
+        path = memory.path
+    finally:
+        memory.remove()
+    assert not path.exists()
+
+
+def test_without_a_cgroup_nothing_is_claimed():
+    memory = CallMemory(1 << 20)
+    made, memory.path = memory.path, None  # as where /sys/fs/cgroup is read-only
+    assert memory.usage()["oom_kills"] is None and not memory.exceeded()
+    memory.path = made
+    memory.remove()
+
+
+FILL = """
+import errno as _errno, os as _os, time as _time
+_chunk = b"x" * (16 << 20)
+for _where in ("/dev/shm", "/tmp"):  # tmpfs: RLIMIT_DATA does not count it
+    try:
+        for _number in range(8):  # 1 GB each, in files below RLIMIT_FSIZE, until full
+            with open(_os.path.join(_where, f"fill{_number}"), "wb") as _file:
+                for _ in range(8):
+                    _file.write(_chunk)
+    except OSError as _error:
+        if _error.errno not in (_errno.EACCES, _errno.ENOSPC):
+            raise
+_pids = []
+for _ in range(3):  # each below its own RLIMIT_DATA, together far above the call's bound
+    _pid = _os.fork()
+    if _pid == 0:
+        _block = bytearray(700 << 20)
+        _block[::4096] = b"y" * len(_block[::4096])
+        _time.sleep(1)
+        _os._exit(0)
+    _pids.append(_pid)
+_ends = [_os.waitpid(_pid, 0)[1] for _pid in _pids]
+if any(_ends):
+    raise MemoryError(f"helpers ended with {_ends}")
+"""
+
+
+@pytest.mark.slow
+@needs_cgroup
+def test_a_child_filling_tmpfs_fails_its_own_checks_and_the_grader_survives(tmp_path):
+    """tmpfs (/dev/shm where writable, /tmp) then three 700 MB processes, each under its
+    1 GB RLIMIT_DATA: unbounded, all of it fits and every check passes; the call's cgroup
+    (1.5 GB in all) stops it, and that is the student's failure."""
+    folder = with_reference_answers(write_module(tmp_path / "sub", prepend(FILL)))
+    result = grade_rnn(folder, limits=Limits(memory_bytes=1 << 30))
+    code = [t for t in result.tests if not t.name.startswith(("question", "Q"))]
+    assert code and all(t.status != "grader_error" for t in result.tests)
+    failed = [t for t in code if t.status == "failed"]
+    assert failed and all(t.points == 0 and t.max_points > 0 for t in failed)
+    said = "\n".join(t.message for t in failed)
+    assert ("needed more memory than the sandbox allows" in said
+            and "expected at most 1536 MB" in said) or "No space left" in said or (
+            "Cannot allocate memory" in said), said
+
+
+def test_memory_over_the_calls_own_bound_is_the_students():
+    used = {"oom_kills": 1, "peak": 800 << 20, "limit": 768 << 20}
+    spec = {"tasks": [{"id": "t"}]}
+    killed = TaskResult("t", "crashed", "the process running t was killed by SIGKILL")
+    said = _over_own_memory({"t": killed}, spec, lambda task: task["id"], used)["t"]
+    assert said.status == "crashed" and "expected at most 768 MB" in said.message
+    assert "got 800 MB" in said.message and said.data["out_of_memory"]["oom_kills"] == 1
+    assert worker_problem(said, GIB) is None  # the check fails, the maximum stays
+
+
+@pytest.mark.parametrize("status, message", [
+    ("error", "MemoryError: Unable to allocate 7.45 GiB for an array"),
+    ("error", "ResourceExhaustedError: OOM when allocating tensor with shape[1000000]"),
+])
+def test_a_student_models_memory_error_in_the_worker_fails_the_check(status, message):
+    task = TaskResult("t", status, message)
+    assert worker_problem(task, GIB) is None
+    grader_own = worker_problem(task, GIB, student_model=False)  # grader_models
+    assert grader_own and "not about your code" in grader_own
+
+
+def test_an_unexplained_kill_of_the_worker_stays_the_graders():
+    said = worker_problem(TaskResult("t", "crashed", "killed by SIGKILL"), GIB)
+    assert said and "not about your code" in said
+    container = TaskResult("t", "grader_error", "the grading machine ran out of memory")
+    assert worker_problem(container, GIB) == container.message
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_the_call_cgroup_is_removed_when_the_child_cannot_start(tmp_path, monkeypatch):
+    from autograder import sandbox
+
+    made = []
+    real = sandbox.CallMemory.__init__
+
+    def spy(self, limit):
+        real(self, limit)
+        made.append(self.path)
+
+    monkeypatch.setattr(sandbox.CallMemory, "__init__", spy)
+    monkeypatch.setattr(sandbox, "_argv", lambda launch, path: ["/nonexistent/python"])
+    with pytest.raises(OSError):
+        sandbox.run_tasks("autograder.child", {}, [{"id": "t", "timeout": 5}],
+                          workdir=tmp_path, limits=Limits())
+    assert made and all(p is None or not p.exists() for p in made)
