@@ -13,7 +13,10 @@ import json
 
 import numpy as np
 
-from seqlab.checks.structure import flat_layers  # one view for the checks and the grader
+from seqlab.checks.structure import (  # one view for the checks and the grader
+    constant_problem,
+    flat_layers,
+)
 
 CONFIG_KEYS = ("units", "activation", "recurrent_activation", "recurrent_dropout", "dropout",
                "unroll", "use_bias", "reset_after", "return_sequences", "go_backwards",
@@ -84,12 +87,18 @@ def load(path: str):
     import keras
 
     try:
-        return keras.saving.load_model(path, safe_mode=True, compile=True)
+        model = keras.saving.load_model(path, safe_mode=True, compile=True)
     except Exception:
         unsafe = unsafe_classes(path)
         if unsafe:  # the rule in one sentence, not Keras' advice on trusting the file
             raise Rule(f"it uses {', '.join(unsafe)}; {RELOAD_RULE}") from None
         raise
+    # Weights trained elsewhere could ride in the graph as constants (keras.ops on NumPy
+    # arrays), past fresh_model's re-initialisation: the public checks' rule, refused here.
+    problem = constant_problem(keras.saving.serialize_keras_object(model))
+    if problem:
+        raise Rule(problem)
+    return model
 
 
 def _fresh_config(node, trainable_embeddings: bool, class_name: str | None = None):

@@ -30,7 +30,9 @@ Generation (Karpathy's char-rnn): feed a prime, draw the next character from
 Build every model from built-in Keras pieces (``keras.Input``, ``keras.layers``, functional
 ``keras.Model`` or ``keras.Sequential``, either API): the grader saves the models your
 functions return and reloads them without running your code, so ``Lambda`` layers and
-subclassed layers or models cannot be graded.
+subclassed layers or models cannot be graded. The grader also trains your architecture
+from its own fresh start, so keep every learned number in a layer's weights: constant
+arrays passed to ``keras.ops`` calls in a model may hold at most 256 numbers in total.
 """
 
 from __future__ import annotations

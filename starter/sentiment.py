@@ -18,13 +18,15 @@ sees and no mask is needed.
 The embedding layer starts from a pretrained matrix (e.g. GloVe, see
 ``build_embedding_matrix``) and is frozen unless asked otherwise. Create it with
 ``input_dim``/``output_dim`` and load the matrix with ``layer.set_weights([matrix])`` once the
-model is built: a ``Constant(matrix)`` initializer would copy the whole matrix into the model's
-saved config.
+model is built, or pass ``embeddings_initializer=keras.initializers.Constant(matrix)``
+(keras.io's pretrained-embeddings example): both are graded the same.
 
 Build every model from built-in Keras pieces (``keras.Input``, ``keras.layers``, functional
 ``keras.Model`` or ``keras.Sequential``, either API): the grader saves the models your
 functions return and reloads them without running your code, so ``Lambda`` layers and
-subclassed layers or models cannot be graded.
+subclassed layers or models cannot be graded. The grader also trains your architecture
+from its own fresh start, so keep every learned number in a layer's weights: constant
+arrays passed to ``keras.ops`` calls in a model may hold at most 256 numbers in total.
 """
 
 from __future__ import annotations

@@ -99,3 +99,45 @@ def test_every_idiom_gets_full_marks_from_check_and_grader(tmp_path, style):
     assert result.tests and not _lost(result), _lost(result)
     assert result.score == sum(c.points for c in REGISTRY["sentiment"] if c.public and
                                c.function in ("build_rnn_classifier", "build_cnn_classifier"))
+
+
+def _graph_constant_model(numbers: int):
+    """A classifier whose output adds ``ids-embedding @ W`` with ``W`` a NumPy constant of
+    ``numbers`` numbers: weights trained elsewhere riding in the graph, not in a layer."""
+    import keras
+
+    dim = numbers
+    inputs = keras.Input((None,), dtype="int32")
+    x = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(12, dim)(inputs))
+    readout = np.random.default_rng(0).normal(size=(dim, 1)).astype("float32")
+    logits = keras.ops.matmul(x, readout) + keras.layers.Dense(1)(x)
+    model = keras.Model(inputs, keras.layers.Activation("sigmoid")(logits))
+    model.compile(loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize("numbers, refused", [(300, True), (100, False)])
+def test_graph_constants_get_the_same_verdict_and_sentence(tmp_path, numbers, refused):
+    """The public check (expect_model) and the grader (keras_inspect.load) refuse a graph
+    carrying more than CONSTANT_LIMIT constant numbers with one sentence, and both accept a
+    small one."""
+    from autograder.keras_inspect import Rule, load
+    from seqlab.checks.core import Mismatch
+    from seqlab.checks.keras_tools import expect_model
+    from seqlab.checks.structure import CONSTANT_RULE
+
+    model = _graph_constant_model(numbers)
+    model.save(tmp_path / "m.keras")
+    public, grader = None, None
+    try:
+        expect_model(model, "build_rnn_classifier(matrix)")
+    except Mismatch as error:
+        public = error.message.removeprefix("build_rnn_classifier(matrix): ")
+    try:
+        load(str(tmp_path / "m.keras"))
+    except Rule as error:
+        grader = str(error)
+    assert public == grader
+    assert (public is not None) == refused
+    if refused:
+        assert CONSTANT_RULE in public and f"{numbers:,} constant numbers" in public

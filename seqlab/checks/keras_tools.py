@@ -14,11 +14,19 @@ from seqlab.checks.core import Mismatch, describe
 
 
 def expect_model(value, call: str):
-    """``value`` if it is a ``keras.Model``, else a :class:`Mismatch`."""
+    """``value`` if it is a ``keras.Model`` whose graph keeps to the constants rule
+    (:data:`seqlab.checks.structure.CONSTANT_RULE`), else a :class:`Mismatch`."""
     import keras
+
+    from seqlab.checks.structure import CONSTANT_LIMIT, constant_problem, graph_constants
 
     if not isinstance(value, keras.Model):
         raise Mismatch(f"{call}: expected a keras.Model", "keras.Model", describe(value))
+    config = keras.saving.serialize_keras_object(value)
+    problem = constant_problem(config)  # the grader's rule, in the grader's words
+    if problem:
+        raise Mismatch(f"{call}: {problem}", f"at most {CONSTANT_LIMIT} constant numbers",
+                       f"{graph_constants(config):,}")
     return value
 
 

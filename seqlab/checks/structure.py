@@ -20,3 +20,41 @@ def flat_layers(model) -> list:
     for layer in model.layers:
         found += flat_layers(layer) if isinstance(layer, keras.Model) else [layer]
     return found
+
+
+CONSTANT_LIMIT = 256
+"""The most numbers a model's graph may carry as constants outside its layers' weights."""
+
+CONSTANT_RULE = ("the grader trains your architecture from its own fresh start, so keep "
+                 "every learned number in a layer's weights: constant arrays passed to "
+                 f"keras.ops calls in the model may hold at most {CONSTANT_LIMIT} numbers "
+                 "in total")
+
+
+def graph_constants(config) -> int:
+    """How many numbers a serialized model's graph carries as constants: NumPy arrays and
+    tensors given to its operations (``{"class_name": "__numpy__" | "__tensor__"}`` in the
+    ``inbound_nodes`` of ``keras.saving.serialize_keras_object(model)``), nested models too."""
+    import numpy as np
+
+    def count(node, in_nodes: bool) -> int:
+        if isinstance(node, (list, tuple)):
+            return sum(count(item, in_nodes) for item in node)
+        if not isinstance(node, dict):
+            return 0
+        if in_nodes and node.get("class_name") in ("__numpy__", "__tensor__"):
+            value = (node.get("config") or {}).get("value")
+            return int(np.size(np.asarray(value, dtype=object))) if value is not None else 0
+        return sum(count(value, in_nodes or key == "inbound_nodes")
+                   for key, value in node.items())
+
+    return count(config, False)
+
+
+def constant_problem(config) -> str | None:
+    """The rule's sentence with expected vs got, when a serialized model breaks it."""
+    found = graph_constants(config)
+    if found <= CONSTANT_LIMIT:
+        return None
+    return (f"the model's graph carries {found:,} constant numbers outside its layers' "
+            f"weights (expected at most {CONSTANT_LIMIT}): {CONSTANT_RULE}")
