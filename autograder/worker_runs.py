@@ -109,3 +109,65 @@ def run_worker(tasks: list[dict], workdir: Path, limits: Limits, log_dir: Path) 
     return run_tasks("autograder.worker", {}, tasks, workdir=workdir, role="worker",
                      limits=Limits(memory_bytes=memory, threads=limits.threads,
                                    cpu_seconds=limits.cpu_seconds), log_dir=log_dir)
+
+
+# The most parameters a student's model may declare: trained with Adam (weights, gradients
+# and two moments, float32) that is 16 bytes each, 1.6 GB at the cap, inside the worker's
+# default 6 GB.
+MAX_DECLARED_PARAMS = 10 ** 8
+RECURRENT_GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1, "LSTMCell": 4, "GRUCell": 3}
+
+
+def declared_params(config) -> int:
+    """A lower bound on the parameters a Keras model config declares (layers in order:
+    an ``Embedding``'s ``input_dim * output_dim``; a ``Dense`` or recurrent layer's units
+    times the width before it, plus its recurrent kernel), without building anything."""
+    total, width = 0, 1
+    for layer in _layer_configs(config):
+        name, args = layer.get("class_name", ""), layer.get("config", {})
+        if name == "Embedding":
+            width = _size(args.get("output_dim"))
+            total += _size(args.get("input_dim")) * width
+        elif isinstance(args.get("units"), int):
+            units, gates = _size(args["units"]), RECURRENT_GATES.get(name, 0)
+            total += max(gates, 1) * units * width + gates * units * units
+            width = units
+    return total
+
+
+def _size(value) -> int:
+    return value if isinstance(value, int) and value > 0 else 1
+
+
+def _layer_configs(node):
+    """Every layer config (a dict with ``class_name`` and ``config``), depth first."""
+    if isinstance(node, dict):
+        if "class_name" in node and isinstance(node.get("config"), dict):
+            yield node
+        for value in node.values():
+            yield from _layer_configs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _layer_configs(value)
+
+
+def within_declared_sizes(load):
+    """``load`` (a ``.keras`` path to a model) refusing, before anything is built, a model
+    whose config declares more than :data:`MAX_DECLARED_PARAMS` parameters."""
+    import zipfile
+
+    def checked(path, *args, **kwargs):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                config = json.loads(archive.read("config.json")[:16 << 20])
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile, RecursionError):
+            config = None  # load itself says what is wrong with the file
+        found = declared_params(config) if config is not None else 0
+        if found > MAX_DECLARED_PARAMS:
+            raise MemoryError(
+                f"the model declares too many parameters to train: expected at most "
+                f"{MAX_DECLARED_PARAMS:,}, got at least {found:,} (from its layers' sizes: "
+                "units, Embedding input_dim x output_dim)")
+        return load(path, *args, **kwargs)
+
+    return checked

@@ -139,3 +139,35 @@ def test_the_call_cgroup_is_removed_when_the_child_cannot_start(tmp_path, monkey
         sandbox.run_tasks("autograder.child", {}, [{"id": "t", "timeout": 5}],
                           workdir=tmp_path, limits=Limits())
     assert made and all(p is None or not p.exists() for p in made)
+
+
+def _saved(tmp_path, layers, name="m.keras"):
+    import keras
+
+    model = keras.Sequential(layers)  # never built: saving it allocates no weights
+    path = tmp_path / name
+    model.save(path)
+    return str(path)
+
+
+def test_huge_declared_sizes_fail_before_building_with_a_sentence(tmp_path):
+    import keras
+
+    from autograder.worker_runs import MAX_DECLARED_PARAMS, declared_params, within_declared_sizes
+
+    loaded = []
+    load = within_declared_sizes(lambda path, *a, **k: loaded.append(path) or "model")
+    for layers in ([keras.layers.Embedding(10 ** 8, 16), keras.layers.GRU(8)],
+                   [keras.layers.Embedding(1000, 16), keras.layers.GRU(units=10 ** 5)],
+                   [keras.layers.Embedding(1000, 256), keras.layers.Dense(10 ** 6)]):
+        path = _saved(tmp_path, layers, f"m{len(loaded)}-{layers[-1].name}.keras")
+        with pytest.raises(MemoryError) as caught:
+            load(path)
+        said = f"MemoryError: {caught.value}"
+        assert f"expected at most {MAX_DECLARED_PARAMS:,}" in said and "got at least" in said
+        task = TaskResult("train", "error", said)
+        assert worker_problem(task, GIB) is None  # failed, its maximum unchanged
+    assert loaded == []
+    fine = [keras.layers.Embedding(20000, 100), keras.layers.GRU(64), keras.layers.Dense(1)]
+    path = _saved(tmp_path, fine, "fine.keras")
+    assert load(path) == "model" and declared_params(None) == 0
