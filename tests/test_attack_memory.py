@@ -171,3 +171,21 @@ def test_huge_declared_sizes_fail_before_building_with_a_sentence(tmp_path):
     fine = [keras.layers.Embedding(20000, 100), keras.layers.GRU(64), keras.layers.Dense(1)]
     path = _saved(tmp_path, fine, "fine.keras")
     assert load(path) == "model" and declared_params(None) == 0
+
+
+@pytest.mark.slow
+def test_the_containers_oom_while_the_call_stayed_below_its_bound_is_the_graders(
+        tmp_path, monkeypatch):
+    """A SIGKILL with the container's OOM count rising and the call's own cgroup below its
+    limit: the container was full, not the student's call. Withheld, graded again."""
+    from autograder import sandbox
+
+    kills = iter(range(1000))
+    monkeypatch.setattr(sandbox, "container_memory", lambda: (768 << 20, next(kills)))
+    killed = prepend("import os as _o, signal as _s\n_o.kill(_o.getpid(), _s.SIGKILL)\n")
+    result = grade_rnn(with_reference_answers(write_module(tmp_path / "sub", killed)))
+    withheld = [t for t in result.tests if t.status == "grader_error"]
+    assert withheld and all(t.points == t.max_points == 0 for t in withheld)
+    assert "ran out of memory" in withheld[0].message and "not about your code" in (
+        withheld[0].message)
+    assert not any("needed more memory than the sandbox" in t.message for t in result.tests)
