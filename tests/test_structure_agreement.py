@@ -141,3 +141,27 @@ def test_graph_constants_get_the_same_verdict_and_sentence(tmp_path, numbers, re
     assert (public is not None) == refused
     if refused:
         assert CONSTANT_RULE in public and f"{numbers:,} constant numbers" in public
+
+
+RNN_OUTPUT = "    outputs = keras.layers.Dense(1, activation=\"sigmoid\", name=\"output\")(x)\n"
+# Per-token sentiment scores learned elsewhere, looked up by keras.ops.take: a constant of
+# vocab_size numbers in the graph that fresh_model's re-initialisation never touches.
+GRAPH_CONSTANT_ATTACK = edit(SENTIMENT, ("    x = recurrent(x)", "    x = recurrent(x)\n"
+    "    table = np.linspace(-1, 1, vocab_size).astype(\"float32\")  # 'trained' elsewhere\n"
+    "    nudge = keras.ops.mean(keras.ops.take(table, inputs), axis=1, keepdims=True)"),
+    (RNN_OUTPUT, "    outputs = keras.layers.Activation(\"sigmoid\")(\n"
+                 "        keras.layers.Dense(1, name=\"output\")(x) + nudge)\n"))
+
+
+@pytest.mark.slow
+def test_graph_constants_earn_no_accuracy_points(tmp_path):
+    """Constants ride past fresh_model's re-initialisation (issue 21's example scored
+    holdout accuracy 1.000, reference 0.750-0.787); the accuracy check now scores 0 and
+    names the rule in one sentence."""
+    from seqlab.checks.structure import CONSTANT_RULE
+
+    folder = submission(tmp_path, "sentiment.py", GRAPH_CONSTANT_ATTACK)
+    result = grade(folder, assignment="sentiment", case_timeout=60,
+                   functions=("build_rnn_classifier",))
+    accuracy = next(t for t in result.tests if t.name.startswith("accuracy: GRU"))
+    assert accuracy.points == 0 and CONSTANT_RULE in accuracy.message, accuracy.message
