@@ -124,6 +124,7 @@ class CallMemory:
         CallMemory._count += 1
         name = f"seqlab-{os.getpid()}-{CallMemory._count}-{time.monotonic_ns()}"
         for base, v2 in _own_memory_cgroups():
+            _remove_stale(base)
             with contextlib.suppress(OSError):
                 path = base / name
                 path.mkdir()
@@ -184,6 +185,17 @@ class CallMemory:
             except OSError:
                 time.sleep(0.02)
         self.path = None
+
+
+def _remove_stale(base: Path) -> None:
+    """Remove the call cgroups a grader killed by a signal left behind (its pid is gone;
+    an empty cgroup's ``rmdir`` succeeds, one still holding processes fails and stays)."""
+    with contextlib.suppress(OSError):
+        for path in base.glob("seqlab-*-*-*"):
+            pid = path.name.split("-")[1]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                with contextlib.suppress(OSError):
+                    path.rmdir()
 
 
 def _own_memory_cgroups() -> list[tuple[Path, bool]]:

@@ -189,3 +189,13 @@ def test_the_containers_oom_while_the_call_stayed_below_its_bound_is_the_graders
     assert "ran out of memory" in withheld[0].message and "not about your code" in (
         withheld[0].message)
     assert not any("needed more memory than the sandbox" in t.message for t in result.tests)
+
+
+@needs_cgroup
+def test_a_killed_graders_empty_call_cgroup_is_removed_by_the_next_call():
+    memory = CallMemory(64 << 20)
+    stale = memory.path.with_name("seqlab-999999999-1-1")
+    stale.mkdir()
+    memory.remove()
+    CallMemory(64 << 20).remove()
+    assert not stale.exists()
