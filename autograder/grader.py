@@ -17,6 +17,7 @@ import autograder.assignments as assignments_pkg
 from autograder.bands import BANDS_FILE, load_bands  # noqa: F401 - BANDS_FILE: calibrate's
 from autograder.isolation import detect as detect_isolation
 from autograder.observe import Observations, observe, submitted_files
+from autograder.preflight import prove_grader
 from autograder.registry import REGISTRY, Check, Outcome, failed, grader_error, skipped
 from autograder.sandbox import Limits, TaskResult
 from autograder.submission import Submission, resolve
@@ -73,6 +74,8 @@ def grade(submission_path, *, profile: str = "quick", assignment: str | None = N
     """
     start = time.perf_counter()
     limits = limits or Limits()
+    if not public_only:  # a grade, not a notebook's self-check: this machine must be able to
+        prove_grader(limits)  # grade at all (raises SandboxError, one sentence, no score)
     result = GradeResult(submission=str(submission_path), profile=profile,
                          isolation=detect_isolation().summary())
     root = Path(workdir or tempfile.mkdtemp(prefix="seqlab-grade-"))

@@ -144,7 +144,8 @@ def keras_recurrent(task: dict) -> dict:
 
 
 KINDS = {"inspect": inspect_model, "train": train_model, "predict": predict_model,
-         "keras_recurrent": keras_recurrent}
+         "keras_recurrent": keras_recurrent,
+         "probe": lambda task: {"keras": __import__("keras").__version__}}  # preflight
 
 KINDS.update(GENERATIVE_KINDS)
 for _module in worker_modules():  # e.g. autograder/assignments/captioning_worker.py
