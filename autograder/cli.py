@@ -40,17 +40,23 @@ def main(argv: list[str] | None = None) -> int:
         from autograder.grader import grade as run_grade
         from autograder.report import print_table, write_json
         from autograder.sandbox import SandboxError
-        from autograder.submission import SubmissionError
+        from autograder.submission import RefusedSubmission, SubmissionError, grade_refused
 
         try:
-            result = run_grade(args.submission, profile=args.profile,
-                               assignment=args.assignment)
+            try:
+                result = run_grade(args.submission, profile=args.profile,
+                                   assignment=args.assignment)
+            except RefusedSubmission as err:  # 0 of the full maximum, results written
+                result = grade_refused(err, run_grade, args.submission, profile=args.profile,
+                                       assignment=args.assignment)
         except (SubmissionError, SandboxError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+        if args.json:  # first: nothing the table prints can stop the results being written
+            written = write_json(result, args.json)
         print_table(result)
         if args.json:
-            print(f"wrote {write_json(result, args.json)}")
+            print(f"wrote {written}")
         return 0
     if args.command == "calibrate":
         from autograder.calibrate import calibrate as run_calibrate

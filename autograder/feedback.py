@@ -60,15 +60,27 @@ def has_feedback(folder: Path, student: str) -> bool:
     return all(path.is_file() for path in student_files(folder, student))
 
 
+# Markdown-active ASCII punctuation (":" and "." too: GitHub links bare http: and www. text).
+_ACTIVE = re.compile(r"[\\`*{}\[\]<>()#+\-.!|~&:=\"']|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+
+
 def _cell(text) -> str:
-    """Markdown table cell: no pipes, HTML or line breaks from a message can break the table."""
-    return (str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "\\<")
-            .replace(">", "\\>").replace("\r", "").replace("\n", "<br>"))
+    """Student-quoted text as Markdown shows it literally, in a table cell or a list item.
+
+    Every Markdown-active ASCII punctuation character gets a backslash (CommonMark escapes
+    any of them; ``_`` only where it could start or end emphasis, so ``correct_01`` stays
+    as written): no link, image, autolink, raw HTML, emphasis, heading, code span (a
+    backtick in the text is escaped too, so nothing can close a span) or table pipe
+    survives, and GitHub and VS Code show the text as written. Line breaks become
+    ``<br>`` (ours, the only HTML in the cell).
+    """
+    text = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    return _ACTIVE.sub(lambda m: "\\" + m.group(), text).replace("\n", "<br>")
 
 
 def md_text(student: str) -> str:
     """A student id as Markdown shows it literally: no link, image, HTML or code span."""
-    return _cell(student).replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
+    return _cell(student)
 
 
 def _num(value) -> float:
@@ -83,7 +95,7 @@ def student_markdown(student: str, row: dict, result=None) -> str:
     lines = [f"# Feedback for {md_text(student)}", ""]
     if result is None or (row["status"] != GRADED and not _withheld(result)):
         lines += [f"**Total: {_num(row['total']):g} points.** Grading could not finish: "
-                  f"{row.get('reason') or 'unknown reason'}.", "",
+                  f"{_cell(row.get('reason') or 'unknown reason')}.", "",
                   "Your TA has this message too; fix what it says (or ask your TA) and "
                   "submit again.", ""]
         return "\n".join(lines)
@@ -109,7 +121,7 @@ def student_markdown(student: str, row: dict, result=None) -> str:
     if any(t.status == "skipped" for t in result.tests):
         notes.append("'skipped' tests could not apply here (e.g. no GPU) and count for nothing")
     if notes:
-        lines += ["", "## Notes", "", *[f"- {note}" for note in notes]]
+        lines += ["", "## Notes", "", *[f"- {_cell(note)}" for note in notes]]
     return "\n".join(lines) + "\n"
 
 

@@ -194,6 +194,9 @@ class _Unreadable:
         self.why = why
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _pairs(pairs):
     found = {}
     for key, value in pairs:
@@ -241,6 +244,10 @@ def parse_answers(raw: bytes) -> dict:
             continue
         if isinstance(value, list) and any(isinstance(v, _Unreadable) for v in value):
             result["problems"][key] = "the shape holds a number too large"
+            continue
+        if isinstance(value, str) and _SURROGATE.search(value):
+            result["problems"][key] = ("the text holds an invalid character (a lone surrogate "
+                                       "such as \\ud800, which no file can store)")
             continue
         try:
             result["answers"][key] = check_value(value, "the value")

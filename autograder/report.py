@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from autograder.gradebook import printable
 from autograder.grader import GradeResult
 
 STYLE = {"passed": "green", "partial": "yellow", "failed": "red", "skipped": "dim",
@@ -21,8 +22,10 @@ def results_json(result: GradeResult) -> dict:
     """Gradescope's autograder results format (score, execution_time, output, tests)."""
     tests = []
     for test in result.tests:
-        entry = {"name": test.name, "score": test.points, "max_score": test.max_points,
-                 "output": test.message, "visibility": test.visibility}
+        # Text can quote the student's (a lone surrogate too): always UTF-8-encodable.
+        entry = {"name": printable(test.name), "score": test.points,
+                 "max_score": test.max_points, "output": printable(test.message),
+                 "visibility": test.visibility}
         if test.status == "skipped":  # 0 of 0, for every submission alike
             entry.update(name=f"[skipped] {test.name}", extra_data={"status": "skipped"})
         elif test.status == "grader_error":  # withheld: 0 of 0, and the output says why
@@ -43,6 +46,7 @@ def results_json(result: GradeResult) -> dict:
                    "will regrade.")
     if result.isolation:
         output += f" Sandbox: {result.isolation}."
+    output = printable(output)
     extra = {"isolation": result.isolation}
     if withheld:
         extra["status"] = "grader_error"
@@ -55,7 +59,7 @@ def write_json(result: GradeResult, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
-    with os.fdopen(handle, "w") as out:
+    with os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace") as out:
         json.dump(results_json(result), out, indent=2)
     os.replace(tmp, path)
     return path
@@ -63,7 +67,7 @@ def write_json(result: GradeResult, path: str | Path) -> Path:
 
 def print_table(result: GradeResult, console: Console | None = None) -> None:
     console = console or Console(width=140)
-    title = (f"{escape(str(result.submission))}: {result.score:g} / {result.max_score:g} "
+    title = (f"{_shown(str(result.submission))}: {result.score:g} / {result.max_score:g} "
              f"points ({result.profile} profile, {result.seconds:.0f} s)")
     table = Table(title=title, show_lines=False)
     table.add_column("test", overflow="fold", max_width=58)
@@ -75,10 +79,15 @@ def print_table(result: GradeResult, console: Console | None = None) -> None:
         points = ("-" if test.status in ("skipped", "grader_error")
                   else f"{test.points:g}/{test.max_points:g}")
         # Names and messages can quote student text: printed literally, never as rich markup.
-        table.add_row(escape(test.name), points, f"[{style}]{test.status}[/]",
-                      escape(test.message))
+        table.add_row(_shown(test.name), points, f"[{style}]{test.status}[/]",
+                      _shown(test.message))
     console.print(table)
     if result.isolation:
-        console.print(f"sandbox: {escape(result.isolation)}")
+        console.print(f"sandbox: {_shown(result.isolation)}")
     for note in result.notes:
-        console.print(f"note: {escape(note)}")
+        console.print(f"note: {_shown(note)}")
+
+
+def _shown(text: str) -> str:
+    """Student-quoted text for the console: literal (no rich markup), always encodable."""
+    return escape(printable(str(text)))

@@ -66,7 +66,9 @@ ZIPPED = {b"zip\xe9": "zip\\xe9", b"=1+2": "=1+2", b"y" * 251: "y" * 251}  # + b
 def fake_grade(path, *, workdir, **kwargs) -> GradeResult:
     """Score ``n`` out of 1000 for a submission whose rnn_numpy.py says ``SCORE = n``."""
     submission = resolve(path, Path(workdir) / "submission")
-    score = float((submission.folder / "rnn_numpy.py").read_text().split("=")[1])
+    module = submission.folder / "rnn_numpy.py"  # a refused zip's grade_refused: 0 of 1000
+    refused = kwargs.get("assignment") and not module.is_file()
+    score = 0.0 if refused else float(module.read_text().split("=")[1])
     tests = [Checked("rnn_numpy", "score", score, 1000.0, "partial", "ok", "visible")]
     return GradeResult(str(path), "quick", tests, seconds=0.01)
 
@@ -255,7 +257,7 @@ def test_one_bad_entry_never_stops_the_batch(tmp_path, monkeypatch):
     rows = Gradebook.load(gradebook).rows
     assert {"ann", "bob", "cy", "corrupt", "empty", "huge"} <= set(rows), sorted(rows)
     assert sorted(report.graded) == ["ann", "climber", "cy"], report
-    assert float(rows["climber"]["total"]) == 7, "expected the member read by its base name"
+    assert float(rows["climber"]["total"]) == 0, "expected a climbing member refused, not read"
     assert not list(tmp_path.parent.rglob("outside.txt")), "a zip member escaped"
     assert rows["ann"]["status"] == GRADED and float(rows["ann"]["total"]) == 1
     assert rows["bob"]["status"] == GRADER_ERROR
