@@ -81,6 +81,10 @@ HOLDOUT = "holdout.csv"  # in grading_inputs/
 
 def pinned_requirements() -> str:
     """Exact versions of what this machine grades with, so Gradescope grades the same way."""
+    from autograder.preflight import keras_problem
+
+    if keras_problem():  # the bundle would refuse every submission on Gradescope
+        raise ValueError(keras_problem())
     lines = ["# Pinned by `python -m autograder gradescope` from the machine that built it."]
     for name in kit_packages():
         lines.append(f"{name}=={metadata.version(name)}")
@@ -208,9 +212,15 @@ def run(root: Path, assignment: str | None = None, *, profile: str = "quick",
 
     results = root / "results" / "results.json"
     limits = container_limits()  # as root: a fresh uid per call (autograder.sandbox)
+    from autograder.submission import RefusedSubmission, grade_refused
+
     try:
-        result = grade(root / "submission", limits=limits, assignment=assignment,
-                       profile=profile, holdout=holdout)
+        try:
+            result = grade(root / "submission", limits=limits, assignment=assignment,
+                           profile=profile, holdout=holdout)
+        except RefusedSubmission as err:  # 0 of the full maximum, one sentence
+            result = grade_refused(err, grade, root / "submission", limits=limits,
+                                   assignment=assignment, profile=profile, holdout=holdout)
     except Exception as exc:  # the grader itself failed: say so, never leave no results
         payload = {"score": 0, "output": f"The autograder could not run ({type(exc).__name__}:"
                    f" {exc}). Please tell your TA; this is not about your code.", "tests": []}
