@@ -50,7 +50,7 @@ from autograder.gradebook import (  # noqa: F401 - re-exported: the batch's publ
     unneutralise,
 )
 from autograder.sandbox import Limits, SandboxError, ensure_isolation
-from autograder.submission import SubmissionError, resolve
+from autograder.submission import RefusedSubmission, SubmissionError, grade_refused, resolve
 
 _ACTIVE: set[Path] = set()  # work folders of the gradings in progress
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -256,7 +256,11 @@ def _grade_entry(entry: Entry, sha: str, settings: str, grade_fn: Callable,
         # Our own work folder (not grade()'s), so that a stopped batch can remove it too.
         workdir = Path(tempfile.mkdtemp(prefix="seqlab-grade-"))
         _ACTIVE.add(workdir)
-        result = grade_fn(entry.path, workdir=workdir, **grade_kwargs)
+        try:
+            result = grade_fn(entry.path, workdir=workdir, **grade_kwargs)
+        except RefusedSubmission as err:  # the student's doing: 0 of the full maximum
+            result = grade_refused(err, grade_fn, entry.path.name, workdir=workdir,
+                                   **grade_kwargs)
         return Outcome(row_from_result(entry.student, result, sha=sha, settings=settings),
                        result)
     except SubmissionError as err:  # the TA's paths mean nothing to the student
