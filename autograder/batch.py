@@ -49,6 +49,7 @@ from autograder.gradebook import (  # noqa: F401 - re-exported: the batch's publ
     printable,
     unneutralise,
 )
+from autograder.preflight import prove_grader
 from autograder.sandbox import Limits, SandboxError, ensure_isolation
 from autograder.submission import RefusedSubmission, SubmissionError, grade_refused, resolve
 
@@ -371,6 +372,7 @@ def _limits(jobs: int, import_timeout, memory_bytes, run_as, say: Callable) -> L
                     memory_bytes=memory_bytes or defaults.memory_bytes)
     try:
         found = ensure_isolation()
+        prove_grader(limits)  # before any student: a machine that cannot grade says so
     except (SandboxError, OSError) as err:
         raise BatchError(str(err)) from None
     if run_as:
