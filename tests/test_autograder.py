@@ -283,20 +283,24 @@ def test_table_prints_student_text_literally_never_as_markup():
 def test_zip_submission_keeps_only_module_files_and_never_writes_outside(tmp_path):
     import zipfile
 
-    from autograder.submission import resolve
+    from autograder.submission import RefusedSubmission, resolve
 
     archive = tmp_path / "student.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("homework/sentiment.py", "x = 1\n")
-        zf.writestr("../../escape/sentiment.py", "x = 2\n")
         zf.writestr("homework/notes.txt", "hi")
         zf.writestr("__MACOSX/._sentiment.py", "junk")
         zf.writestr("homework/model.keras", b"not really a model")
     submission = resolve(archive, tmp_path / "clean")
     assert submission.files == ("model.keras", "sentiment.py")
     assert (tmp_path / "clean" / "sentiment.py").read_text() == "x = 1\n"
-    assert not (tmp_path.parent / "escape").exists()
     assert "homework/notes.txt" in submission.ignored
+    # A member climbing out of the folder is refused in one sentence, and nothing is written.
+    with zipfile.ZipFile(archive, "a") as zf:
+        zf.writestr("../../escape/sentiment.py", "x = 2\n")
+    with pytest.raises(RefusedSubmission, match="parent-folder path"):
+        resolve(archive, tmp_path / "clean2")
+    assert not (tmp_path.parent / "escape").exists()
 
 
 @pytest.mark.slow
