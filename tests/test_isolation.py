@@ -30,7 +30,7 @@ def forced(monkeypatch):
     isolation.detect.cache_clear()
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+@pytest.mark.skipif(not isolation.bwrap_candidates(), reason="no bwrap (system or wheel)")
 def test_bubblewrap_is_used_where_installed_and_a_fresh_uid_as_root():
     found = isolation.detect()
     assert found.level == "bubblewrap", found
