@@ -122,11 +122,10 @@ def _probe_child(folder: Path, keras: bool, limits: Limits) -> None:
 
 
 def _probe_worker(folder: Path, limits: Limits) -> None:
+    from autograder.worker_runs import run_worker  # the worker exactly as grading runs it
+
     (folder / "work").mkdir(mode=0o700, parents=True)
-    memory = limits.worker_memory_bytes or limits.memory_bytes
     task = {"id": "probe", "kind": "probe", "timeout": 60}
-    result = run_tasks("autograder.worker", {}, [task], workdir=folder / "work", role="worker",
-                       limits=Limits(memory_bytes=memory, threads=limits.threads),
-                       log_dir=folder)["probe"]
+    result = run_worker([task], folder / "work", limits, folder)["probe"]
     if not result.ok:
         raise _refuse("worker", result)
