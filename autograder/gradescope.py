@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 import zipfile
 from importlib import metadata
@@ -221,11 +222,13 @@ def run(root: Path, assignment: str | None = None, *, profile: str = "quick",
         except RefusedSubmission as err:  # 0 of the full maximum, one sentence
             result = grade_refused(err, grade, root / "submission", limits=limits,
                                    assignment=assignment, profile=profile, holdout=holdout)
-    except Exception as exc:  # the grader itself failed: say so, never leave no results
-        payload = {"score": 0, "output": f"The autograder could not run ({type(exc).__name__}:"
-                   f" {exc}). Please tell your TA; this is not about your code.", "tests": []}
-        results.write_text(json.dumps(payload, indent=2))
-        return 1
+    except Exception as exc:  # the grader itself failed: no score at all, never a 0
+        results.unlink(missing_ok=True)  # Gradescope: "The autograder failed to execute
+        print(f"The autograder could not run ({type(exc).__name__}: {exc}); no results.json "
+              "was written, so this submission has no score rather than a 0. This is not "
+              "about the student's code: fix the grading machine, then regrade.",
+              file=sys.stderr)  # correctly"; the instructor reads this in results/stdout
+        return 2
     write_json(result, results)
     return 0
 

@@ -69,14 +69,15 @@ def prove_grader(limits: Limits | None = None, *, check_keras: bool = True) -> N
     problem = keras_problem() if check_keras else None
     if problem:
         raise SandboxError(problem)
-    key = environment_key(detect())
+    limits = limits or Limits()
+    key = environment_key(detect(), limits)
     if key in _PROVEN or _proof_file(key).is_file():
         return
     root = Path(tempfile.mkdtemp(prefix="seqlab-preflight-"))
     try:
         for name, keras in (("child", True), ("numpy-only child", False)):
-            _probe_child(root / name.replace(" ", "-"), keras, limits or Limits())
-        _probe_worker(root / "worker", limits or Limits())
+            _probe_child(root / name.replace(" ", "-"), keras, limits)
+        _probe_worker(root / "worker", limits)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     _PROVEN.add(key)
@@ -84,11 +85,11 @@ def prove_grader(limits: Limits | None = None, *, check_keras: bool = True) -> N
         _proof_file(key).touch(mode=0o600)
 
 
-def environment_key(found) -> str:
+def environment_key(found, limits: Limits) -> str:
     """A digest of what the proof depends on: the interpreter, its import path (each folder's
-    modification time too, so installing or removing a package asks again), the isolation
-    and this file."""
-    parts = [sys.executable, repr(found), Path(__file__).read_text()]
+    modification time too, so installing or removing a package asks again), the isolation,
+    the limits the probes ran under and this file."""
+    parts = [sys.executable, repr(found), repr(limits), Path(__file__).read_text()]
     for entry in import_paths():
         with contextlib.suppress(OSError):
             parts.append(f"{entry}:{os.stat(entry).st_mtime_ns}")
@@ -99,7 +100,14 @@ def _proof_file(key: str) -> Path:
     return state_dir() / f"preflight-{key}.ok"
 
 
-def _refuse(who: str, result) -> SandboxError:
+def _refuse(who: str, result, limits: Limits) -> SandboxError:
+    if result.status == "out_of_memory" or "MemoryError" in result.message:
+        cap = (limits.worker_memory_bytes if who == "worker" else None) or limits.memory_bytes
+        return SandboxError(
+            f"the grading machine cannot run its own sandbox, so no student was graded: a probe "
+            f"{who} that imports only the grader's own packages ran out of memory within its "
+            f"limit of {cap >> 20} MB; give the grader more memory (on Gradescope: the "
+            "assignment's Autograder Settings)")
     return SandboxError(
         f"the grading machine cannot run its own sandbox, so no student was graded: a probe "
         f"{who} that imports only the grader's own packages failed ({result.status}: "
@@ -118,7 +126,7 @@ def _probe_child(folder: Path, keras: bool, limits: Limits) -> None:
     result = run_tasks("autograder.child", spec, [task], workdir=folder / "work",
                        limits=limits, log_dir=folder, numpy_only=not keras)["probe"]
     if not result.ok:
-        raise _refuse("child" if keras else "NumPy-only child", result)
+        raise _refuse("child" if keras else "NumPy-only child", result, limits)
 
 
 def _probe_worker(folder: Path, limits: Limits) -> None:
@@ -128,4 +136,4 @@ def _probe_worker(folder: Path, limits: Limits) -> None:
     task = {"id": "probe", "kind": "probe", "timeout": 60}
     result = run_worker([task], folder / "work", limits, folder)["probe"]
     if not result.ok:
-        raise _refuse("worker", result)
+        raise _refuse("worker", result, limits)

@@ -289,7 +289,10 @@ def ensure_isolation() -> isolation.Isolation:
 def _uid_can_run_python() -> bool:
     uid = identity.allocate_uid()
     try:
-        probe = subprocess.run([sys.executable, "-I", "-c", "import numpy"], user=uid,
+        from autograder.isolation import import_paths  # as grading runs it: the grader's path
+
+        boot = f"import sys; sys.path[:] = {import_paths()!r}; import numpy"
+        probe = subprocess.run([sys.executable, "-I", "-c", boot], user=uid,
                                group=uid, extra_groups=[], capture_output=True,
                                env={"HOME": "/tmp", "PATH": "/usr/bin:/bin"}, cwd="/")
     except OSError:  # the interpreter itself cannot be executed by that uid

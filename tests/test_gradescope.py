@@ -82,15 +82,18 @@ def test_run_autograder_in_a_fake_gradescope_root(bundle, tmp_path):
     assert len(questions) == sum(1 for q in questions_of("sentiment") if q.auto)
 
 
-def test_results_from_a_grader_failure_still_validate(tmp_path):
+def test_a_grader_failure_leaves_no_score_rather_than_a_zero(tmp_path, capsys):
+    """Gradescope shows "The autograder failed to execute correctly" when there is no
+    results.json: the submission has no score (the instructor regrades), never a 0."""
     from autograder.gradescope import run
 
     (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "results.json").write_text('{"score": 100}')  # planted earlier
     (tmp_path / "submission").write_text("not a folder")  # grade() cannot read it
-    assert run(tmp_path) == 1
-    results = json.loads((tmp_path / "results" / "results.json").read_text())
-    jsonschema.validate(results, SCHEMA)
-    assert "could not run" in results["output"]
+    assert run(tmp_path) == 2
+    assert not (tmp_path / "results" / "results.json").exists()
+    said = capsys.readouterr().err
+    assert "could not run" in said and "not about the student's code" in said
 
 
 def test_captioning_bundle_carries_its_inputs_and_bleu(tmp_path):

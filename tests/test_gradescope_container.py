@@ -167,7 +167,8 @@ def test_the_grading_process_needs_no_pandas_with_the_bundled_inputs(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_worker_out_of_memory_withholds_its_checks_and_is_graded_again(tmp_path):
+def test_a_worker_out_of_memory_withholds_its_checks_and_is_graded_again(tmp_path,
+                                                                       monkeypatch):
     """The worker alone gets a tiny memory cap: the child's checks are graded as usual,
     those needing the worker are withheld, and grade-all regrades that student."""
     import shutil
@@ -181,6 +182,16 @@ def test_a_worker_out_of_memory_withholds_its_checks_and_is_graded_again(tmp_pat
     import autograder.worker_cache as worker_cache
 
     worker_cache._WORKER_CACHE.clear()  # earlier tests' results would spare the worker
+
+    import autograder.batch as batch
+    import autograder.grader as grader
+    from autograder.preflight import prove_grader
+
+    def proven_unstarved(limits=None, **kwargs):  # the worker runs out of memory mid-grading,
+        prove_grader(Limits(), **kwargs)  # not at the start (there the preflight refuses it)
+
+    monkeypatch.setattr(grader, "prove_grader", proven_unstarved)
+    monkeypatch.setattr(batch, "prove_grader", proven_unstarved)
 
     def starved(path, **kwargs):
         kwargs["limits"] = replace(kwargs["limits"], worker_memory_bytes=200 << 20)
@@ -216,7 +227,8 @@ def _cgroups_writable() -> bool:
 @pytest.mark.skipif(not _cgroups_writable(), reason="needs root and cgroup v1 memory and cpu")
 def test_run_autograder_in_gradescopes_default_container():
     """The bundle's run_autograder in a 0.5 vCPU / 768 MB cgroup: full marks, nobody killed;
-    with the worker alone starved, its checks are withheld and results.json says so."""
+    with the worker alone starved from the start, the preflight refuses and no score is
+    written."""
     sys.path.insert(0, str(REPO))
     from bench.gradescope_container import measure
 
@@ -226,5 +238,8 @@ def test_run_autograder_in_gradescopes_default_container():
     assert row["score"] == f"{total:g}/{total:g}", row
     starved = measure("cells", "default", 0.5, 768, timeout=600,
                       extra_env={"SEQLAB_WORKER_MEMORY_MB": "200"})
-    assert starved["finished"] == "yes" and starved["grader_error tests"] >= 4, starved
-    assert "not about your code" in starved["output"]
+    # the preflight's worker cannot start in 200 MB: no score at all (Gradescope says the
+    # autograder failed), never a 0, and the instructor's log names the memory limit
+    assert starved["finished"] == "exit 2" and starved["score"] == "none", starved
+    assert "ran out of memory within its limit of 200 MB" in starved["stderr"], starved
+    assert "not about the student's code" in starved["stderr"], starved
