@@ -25,7 +25,6 @@ refused and ``results.json`` says so as the grader's problem, never as lost poin
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
