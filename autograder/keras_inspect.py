@@ -14,8 +14,10 @@ import json
 import numpy as np
 
 from seqlab.checks.structure import (  # one view for the checks and the grader
+    RELOAD_RULE,
     constant_problem,
     flat_layers,
+    reload_sentence,
 )
 
 CONFIG_KEYS = ("units", "activation", "recurrent_activation", "recurrent_dropout", "dropout",
@@ -46,9 +48,8 @@ def _plain(value):
     return str(value)
 
 
-RELOAD_RULE = ("the grader reloads your saved model without running your code, so build it "
-               "from built-in Keras layers only (keras.Input, keras.layers.*, keras.Model or "
-               "keras.Sequential): no Lambda layers, no subclassed layers or models")
+__all__ = ["RELOAD_RULE", "Rule", "describe_layer", "embedding_summary", "fresh_model", "load",
+           "unsafe_classes"]
 
 
 class Rule(Exception):
@@ -91,7 +92,7 @@ def load(path: str):
     except Exception:
         unsafe = unsafe_classes(path)
         if unsafe:  # the rule in one sentence, not Keras' advice on trusting the file
-            raise Rule(f"it uses {', '.join(unsafe)}; {RELOAD_RULE}") from None
+            raise Rule(reload_sentence(unsafe)) from None
         raise
     # Weights trained elsewhere could ride in the graph as constants (keras.ops on NumPy
     # arrays), past fresh_model's re-initialisation: the public checks' rule, refused here.

@@ -83,22 +83,101 @@ def test_a_constant_initializer_matrix_is_not_saved_in_the_config(tmp_path):
     assert np.array_equal(reloaded.get_layer("embedding").get_weights()[0], matrix)
 
 
+CELLS = (REPO / "solutions" / "cells.py").read_text()
+# The hand-built bidirectional classifier the docstring describes: a forward layer and a
+# go_backwards one, their final states joined by Concatenate.
+HAND_BUILT_BIDIRECTIONAL = edit(SENTIMENT, (
+    "    recurrent = layer_class(units, name=cell)                  # final state only\n"
+    "    if bidirectional:\n"
+    "        recurrent = keras.layers.Bidirectional(recurrent, name=f\"bi_{cell}\")\n"
+    "    x = recurrent(x)                                           # (batch, u) or (batch, 2u)\n",
+    "    if bidirectional:\n"
+    "        forward = layer_class(units, name=f\"forward_{cell}\")(x)\n"
+    "        backward = layer_class(units, go_backwards=True, name=f\"backward_{cell}\")(x)\n"
+    "        x = keras.layers.Concatenate(name=\"both_states\")([forward, backward])\n"
+    "    else:\n"
+    "        x = layer_class(units, name=cell)(x)\n"))
+# A subclassed keras.Model: correct Python, but the grader cannot reload it without running
+# the student's code, so both sides refuse it with the reload rule's sentence.
+SUBCLASSED = edit(SENTIMENT, (
+    "import numpy as np\n", "import numpy as np\n\n\nclass Classifier(keras.Model):\n"
+    "    \"\"\"A functional model under the student's own class name.\"\"\"\n"),
+    ("    model = keras.Model(inputs, outputs, name=", "    model = Classifier(inputs, outputs, name="))
+# lstm_step's (h, c) as a NamedTuple: a tuple, so the contract holds.
+NAMED_TUPLE = edit(CELLS, (
+    "import numpy as np\n", "from typing import NamedTuple\n\nimport numpy as np\n\n\n"
+    "class LSTMState(NamedTuple):\n    h: np.ndarray\n    c: np.ndarray\n"),
+    ("    h = o * np.tanh(c)\n    return h, c\n", "    h = o * np.tanh(c)\n"
+                                                "    return LSTMState(h, c)\n"))
+SENTIMENT_MODELS = ("build_rnn_classifier", "build_cnn_classifier")
+# style: (module, source, functions, the sentence both sides refuse with, or None)
+STYLES = {
+    "nested_cnn": ("sentiment", NESTED_CNN, SENTIMENT_MODELS, None),
+    "constant_initializer": ("sentiment", CONSTANT_INIT, SENTIMENT_MODELS, None),
+    "hand_built_bidirectional": ("sentiment", HAND_BUILT_BIDIRECTIONAL,
+                                 ("build_rnn_classifier",), None),
+    "named_tuple_returns": ("cells", NAMED_TUPLE, ("lstm_step", "lstm_sequence"), None),
+    "subclassed_model": ("sentiment", SUBCLASSED, ("build_rnn_classifier",), "Classifier"),
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("style", ["nested_cnn", "constant_initializer"])
-def test_every_idiom_gets_full_marks_from_check_and_grader(tmp_path, style):
+@pytest.mark.parametrize("style", list(STYLES))
+def test_check_and_grader_agree_on_every_style(tmp_path, style):
+    """Every structural rule, both sides: the public check() and the grader give each style
+    the same verdict, full marks for correct idioms, and for a refused style the same
+    sentence (the rule in the grader's words) on every row and test it costs."""
     from autograder.registry import REGISTRY
     from seqlab.checks import check
+    from seqlab.checks.structure import reload_sentence
 
-    source = {"nested_cnn": NESTED_CNN, "constant_initializer": CONSTANT_INIT}[style]
-    folder = submission(tmp_path, "sentiment.py", source)
-    for function in ("build_rnn_classifier", "build_cnn_classifier"):
-        report = check(function, folder / "sentiment.py", show=False)
-        assert report.passed, [row for row in report.rows if not row.passed]
-    result = grade(folder, assignment="sentiment", public_only=True, case_timeout=60,
-                   functions=("build_rnn_classifier", "build_cnn_classifier"))
-    assert result.tests and not _lost(result), _lost(result)
-    assert result.score == sum(c.points for c in REGISTRY["sentiment"] if c.public and
-                               c.function in ("build_rnn_classifier", "build_cnn_classifier"))
+    module, source, functions, refused = STYLES[style]
+    folder = submission(tmp_path, f"{module}.py", source)
+    sentence = reload_sentence([refused]) if refused else None
+    public_failures = []
+    for function in functions:
+        report = check(function, folder / f"{module}.py", show=False)
+        public_failures += [row.message for row in report.rows if not row.passed]
+    result = grade(folder, assignment=module, public_only=True, case_timeout=60,
+                   functions=functions)
+    lost = _lost(result)
+    if sentence is None:
+        assert not public_failures and result.tests and not lost, (public_failures, lost)
+        assert result.score == sum(c.points for c in REGISTRY[module]
+                                   if c.public and c.function in functions)
+        return
+    assert public_failures and lost, (public_failures, lost)
+    assert all(sentence in message for message in public_failures), public_failures
+    assert all(sentence in message for message in lost.values()), lost
+    assert result.max_score == sum(c.points for c in REGISTRY[module]
+                                   if c.public and c.function in functions)
+
+
+def test_the_reload_rule_is_one_sentence_on_both_sides():
+    """The public check reads a live model, the grader its saved config: both name the
+    same classes in the same sentence."""
+    import keras
+
+    from autograder.keras_inspect import RELOAD_RULE as GRADERS
+    from seqlab.checks.core import Mismatch
+    from seqlab.checks.keras_tools import expect_model
+    from seqlab.checks.structure import RELOAD_RULE, reload_problem
+
+    assert GRADERS is RELOAD_RULE
+
+    class Scale(keras.layers.Layer):
+        def call(self, x):
+            return 2 * x
+
+    inputs = keras.Input((3,))
+    lam = keras.layers.Lambda(lambda x: x + 1)(Scale()(inputs))
+    model = keras.Model(inputs, keras.Sequential([keras.layers.Dense(1)])(lam))
+    assert reload_problem(model) == f"it uses Lambda, Scale; {RELOAD_RULE}"
+    with pytest.raises(Mismatch, match="it uses Lambda, Scale; the grader reloads"):
+        expect_model(model, "f()")
+    plain = keras.Sequential([keras.Input((4, 3)), keras.layers.Bidirectional(
+        keras.layers.GRU(2)), keras.layers.Dense(1)])
+    assert reload_problem(plain) is None  # built-in layers, wrappers' halves included
 
 
 def _graph_constant_model(numbers: int):
@@ -165,3 +244,23 @@ def test_graph_constants_earn_no_accuracy_points(tmp_path):
                    functions=("build_rnn_classifier",))
     accuracy = next(t for t in result.tests if t.name.startswith("accuracy: GRU"))
     assert accuracy.points == 0 and CONSTANT_RULE in accuracy.message, accuracy.message
+
+
+@pytest.mark.slow
+def test_a_cnn_compile_mistake_costs_the_compile_check_not_the_embedding(tmp_path):
+    """Issue 21: the CNN's final-layer and loss rule was reported under "embedding starts
+    from the matrix"; it is its own check now, on both sides, and the embedding check holds."""
+    source = SENTIMENT.replace('loss="binary_crossentropy"', 'loss="mse"')
+    cnn_only = source.count('loss="mse"') == 2 and source.replace(
+        'loss="mse"', 'loss="binary_crossentropy"', 1)
+    assert cnn_only, "the reference changed: two compile calls expected"
+    folder = submission(tmp_path, "sentiment.py", cnn_only)
+    from seqlab.checks import check
+
+    report = check("build_cnn_classifier", folder / "sentiment.py", show=False)
+    assert [row.name for row in report.rows if not row.passed] == [
+        "compiled with binary cross-entropy and accuracy"]
+    result = grade(folder, assignment="sentiment", public_only=True, case_timeout=60,
+                   functions=("build_cnn_classifier",))
+    assert list(_lost(result)) == ["build_cnn_classifier: compiled for binary classification"]
+    assert "expected loss binary_crossentropy, got" in next(iter(_lost(result).values()))

@@ -14,14 +14,24 @@ from seqlab.checks.core import Mismatch, describe
 
 
 def expect_model(value, call: str):
-    """``value`` if it is a ``keras.Model`` whose graph keeps to the constants rule
-    (:data:`seqlab.checks.structure.CONSTANT_RULE`), else a :class:`Mismatch`."""
+    """``value`` if it is a ``keras.Model`` made of built-in layers whose graph keeps to the
+    constants rule (:data:`seqlab.checks.structure.RELOAD_RULE` and ``CONSTANT_RULE``, in
+    the grader's words), else a :class:`Mismatch`."""
     import keras
 
-    from seqlab.checks.structure import CONSTANT_LIMIT, constant_problem, graph_constants
+    from seqlab.checks.structure import (
+        CONSTANT_LIMIT,
+        constant_problem,
+        graph_constants,
+        reload_problem,
+    )
 
     if not isinstance(value, keras.Model):
         raise Mismatch(f"{call}: expected a keras.Model", "keras.Model", describe(value))
+    unsafe = reload_problem(value)
+    if unsafe:
+        raise Mismatch(f"{call}: {unsafe}", "built-in Keras layers only",
+                       unsafe.split(";")[0].removeprefix("it uses "))
     config = keras.saving.serialize_keras_object(value)
     problem = constant_problem(config)  # the grader's rule, in the grader's words
     if problem:

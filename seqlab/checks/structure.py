@@ -22,6 +22,45 @@ def flat_layers(model) -> list:
     return found
 
 
+def every_layer(model) -> list:
+    """``model`` itself and every layer inside it, once each: nested models' layers and
+    wrappers' inner layers too (``Bidirectional``'s halves, ``TimeDistributed``'s layer, an
+    ``RNN``'s cell). For rules about what a model is made of, not its layer order."""
+    import keras
+
+    found, todo, seen = [], [model], set()
+    while todo:
+        layer = todo.pop(0)
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        found.append(layer)
+        todo += list(getattr(layer, "layers", None) or [])
+        todo += [getattr(layer, key) for key in ("forward_layer", "backward_layer", "layer",
+                                                 "cell")
+                 if isinstance(getattr(layer, key, None), keras.layers.Layer)]
+    return found
+
+
+RELOAD_RULE = ("the grader reloads your saved model without running your code, so build it "
+               "from built-in Keras layers only (keras.Input, keras.layers.*, keras.Model or "
+               "keras.Sequential): no Lambda layers, no subclassed layers or models")
+
+
+def reload_sentence(classes) -> str:
+    """The reload rule's sentence for a model that uses ``classes`` (sorted, once each)."""
+    return f"it uses {', '.join(sorted(set(classes)))}; {RELOAD_RULE}"
+
+
+def reload_problem(model) -> str | None:
+    """The reload rule's sentence when ``model`` holds ``Lambda`` layers or classes defined
+    outside Keras (a subclassed model or layer), else None: what a safe reload refuses."""
+    unsafe = [type(layer).__name__ for layer in every_layer(model)
+              if type(layer).__name__ == "Lambda"
+              or not type(layer).__module__.startswith("keras")]
+    return reload_sentence(unsafe) if unsafe else None
+
+
 CONSTANT_LIMIT = 256
 """The most numbers a model's graph may carry as constants outside its layers' weights."""
 
