@@ -8,8 +8,9 @@ without its teacher tools; the public checks and their fixtures; the data manife
 baseline the labs compare with), writes a student README, requirements and ``pyproject.toml``,
 then verifies the result: no file under ``autograder/`` or ``solutions/``, no import of the
 autograder, and not one solution region of ``solutions/`` nor the body of one of the grader's
-reference functions anywhere in it (compared line by line, three code lines at a time, so a
-region pasted into a notebook or re-indented is found too), and nothing of the answer keys
+reference functions (derived from the grader's sources, :func:`reference_functions`) anywhere
+in it (compared line by line, three code lines at a time, so a region pasted into a notebook
+or re-indented is found too), and nothing of the answer keys
 (``autograder/answer_keys/``: no key file, no written model answer or TA explanation, compared
 word by word). A release that fails verification
 is deleted and the command exits 1 naming what leaked.
@@ -35,7 +36,7 @@ import nbformat
 
 from seqlab.course import Course, CourseError, apply_course, load_course
 from seqlab.paths import REPO_ROOT
-from seqlab.starter import _find_regions
+from seqlab.starter import _find_regions, render
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -66,15 +67,18 @@ TEACHER_ONLY = frozenset({
 })
 """Files the allow-list matches that stay in the teacher's repository."""
 
-REFERENCE_FUNCTIONS = {
-    "autograder/assignments/fundamentals_reference.py": (
-        "rnn_states", "rnn_forward", "rnn_loss", "rnn_grads", "clip_global",
-        "jacobian_norms", "lstm_step", "gru_step", "lstm_sequence", "gru_sequence",
-        "gru_state_jacobian"),
-    "autograder/generative_models.py": ("reference_char_lm", "reference_seq2seq"),
-}
-"""The grader's own implementations of the contracts, which must not reach students (its
-numerical gradient is left out: lab 1 gives students the same one)."""
+REFERENCE_MODULES = ("autograder/assignments/*.py", "autograder/generative_models.py")
+"""The grader's modules every function (and method) of which is a reference function: the
+assignments (their reference implementations, e.g. ``fundamentals_reference.py``, lab 8's
+captioner and the workers' beam searches, and their checks) and the generative models (the
+grader's char LM and seq2seq models, greedy decoder and beam search). Elsewhere in
+``autograder/``, a function whose name holds ``reference`` is one too."""
+
+GIVEN_REFERENCES = {"numerical_grads": "lab 1 gives students the same numerical gradient"}
+"""Reference functions whose bodies the course gives students, by name, with why."""
+
+MIN_SECRET_CHARS = 16
+"""A reference body of fewer code characters (``return {}``) is no evidence of a leak."""
 
 DEV_REQUIREMENTS = {"pytest", "ruff", "nbclient"}
 FRONT_END = "jupyterlab>=4"
@@ -334,7 +338,8 @@ class Secret:
 
 
 def solution_secrets(root: Path = REPO_ROOT) -> list[Secret]:
-    """Every solution region of ``solutions/`` and every reference function of the grader."""
+    """Every solution region of ``solutions/`` and every reference function of the grader
+    (:func:`reference_secrets`)."""
     secrets = []
     for path in sorted((root / "solutions").glob("*.py")):
         source = path.read_text(encoding="utf-8")
@@ -344,23 +349,69 @@ def solution_secrets(root: Path = REPO_ROOT) -> list[Secret]:
             if body:
                 secrets.append(Secret(f"solutions/{path.name}:{region.begin} "
                                       f"({region.function})", frozenset(_windows(body))))
-    for relative, names in REFERENCE_FUNCTIONS.items():
-        path = root / relative
-        if not path.exists():
-            continue
+    return secrets + reference_secrets(root)
+
+
+def _all_windows(code: list[str]) -> set[tuple[str, ...]]:
+    """Every run of 1 to WINDOW consecutive lines of ``code`` (what a release file holds)."""
+    return {tuple(code[i:i + n]) for n in range(1, WINDOW + 1) for i in range(len(code) - n + 1)}
+
+
+def _given_windows(root: Path) -> set[tuple[str, ...]]:
+    """The code the starter modules give students (``solutions/`` without its regions), as
+    :func:`_all_windows`: no leak when a reference shares it (the starter's ``sigmoid``)."""
+    given: set = set()
+    for path in sorted((root / "solutions").glob("*.py")):
+        given |= _all_windows(_code_lines(render(path.read_text(encoding="utf-8"),
+                                                 str(path)).splitlines()))
+    return given
+
+
+def _reference_nodes(root: Path):
+    """``(relative, node, body code lines)`` of every reference function: each function and
+    method of :data:`REFERENCE_MODULES`, and elsewhere in ``autograder/`` each one named
+    ``*reference*``, save :data:`GIVEN_REFERENCES`; the body without its docstring (which
+    may match the starter's)."""
+    whole = {path for pattern in REFERENCE_MODULES for path in root.glob(pattern)}
+    for path in sorted((root / "autograder").glob("**/*.py")):
         source = path.read_text(encoding="utf-8")
         lines = source.splitlines()
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.FunctionDef) and node.name in names:
-                body = node.body
-                if body and isinstance(body[0], ast.Expr) and isinstance(
-                        getattr(body[0], "value", None), ast.Constant):
-                    body = body[1:]                     # the docstring may match the starter's
-                if body:
-                    code = _code_lines(lines[body[0].lineno - 1:node.end_lineno])
-                    secrets.append(Secret(f"{relative}:{node.lineno} ({node.name})",
-                                          frozenset(_windows(code))))
+        for node in ast.walk(ast.parse(source, filename=str(path))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if node.name in GIVEN_REFERENCES or (
+                    path not in whole and "reference" not in node.name):
+                continue
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(
+                    getattr(body[0], "value", None), ast.Constant):
+                body = body[1:]
+            if body:
+                yield (path.relative_to(root).as_posix(), node,
+                       _code_lines(lines[body[0].lineno - 1:node.end_lineno]))
+
+
+def reference_secrets(root: Path = REPO_ROOT) -> list[Secret]:
+    """The body of every reference function of the grader (:func:`_reference_nodes`), less
+    the code the starter gives students; one shorter than :data:`MIN_SECRET_CHARS` or wholly
+    given is left out."""
+    given = _given_windows(root)
+    secrets = []
+    for relative, node, code in _reference_nodes(root):
+        windows = frozenset(_windows(code)) - given
+        if windows and sum(len(line) for line in code) >= MIN_SECRET_CHARS:
+            secrets.append(Secret(f"{relative}:{node.lineno} ({node.name})", windows))
     return secrets
+
+
+def reference_functions(root: Path = REPO_ROOT) -> dict[str, tuple[str, ...]]:
+    """The reference functions the scan looks for, by grader module: derived from the grader's
+    sources (:func:`reference_secrets`), not kept by hand."""
+    found: dict[str, list[str]] = {}
+    for secret in reference_secrets(root):
+        relative, _, rest = secret.where.partition(":")
+        found.setdefault(relative, []).append(rest.split("(", 1)[1].rstrip(")"))
+    return {relative: tuple(names) for relative, names in found.items()}
 
 
 def _texts(path: Path) -> list[list[str]]:
@@ -445,9 +496,7 @@ def verify_release(out: str | Path, root: Path = REPO_ROOT) -> list[str]:
         for lines in _texts(path):
             if any(re.match(r"\s*(from|import)\s+autograder\b", line) for line in lines):
                 problems.append(f"{relative}: imports the autograder")
-            code = _code_lines(lines)
-            windows |= {tuple(code[i:i + n]) for n in range(1, WINDOW + 1)
-                        for i in range(len(code) - n + 1)}
+            windows |= _all_windows(_code_lines(lines))
         for secret in secrets:
             if secret.windows & windows:
                 problems.append(f"{relative}: contains the code of {secret.where}")

@@ -17,9 +17,9 @@ import pytest
 from seqlab.course import load_course, setup_cell, tomllib
 from seqlab.release import (
     MARKER,
-    REFERENCE_FUNCTIONS,
     ReleaseError,
     build_release,
+    reference_functions,
     release_files,
     solution_secrets,
     verify_release,
@@ -92,7 +92,7 @@ def test_secrets_cover_every_region_and_reference_function():
     secrets = solution_secrets()
     regions = sum(len(_find_regions(p.read_text(), p.name))
                   for p in (REPO / "solutions").glob("*.py"))
-    references = sum(len(names) for names in REFERENCE_FUNCTIONS.values())
+    references = sum(len(names) for names in reference_functions().values())
     assert len(secrets) == regions + references
     assert all(secret.windows for secret in secrets)
 
