@@ -23,6 +23,10 @@ functions return and reloads them without running your code, so ``Lambda`` layer
 subclassed layers or models cannot be graded. The grader also trains your architecture
 from its own fresh start, so keep every learned number in a layer's weights: constant
 arrays passed to ``keras.ops`` calls in a model may hold at most 256 numbers in total.
+Memory a model needs is its own: one whose layers declare more than 100,000,000 parameters
+is refused before it is built, and one whose building or training needs more memory than
+the grader gives a call (6 GiB by default; the container's size on a smaller Gradescope
+machine) fails the checks that need it, with the same maximum.
 """
 
 from __future__ import annotations
