@@ -21,7 +21,10 @@ from autograder.preflight import prove_grader
 from autograder.registry import REGISTRY, Check, Outcome, failed, grader_error, skipped
 from autograder.sandbox import Limits, TaskResult
 from autograder.submission import Submission, resolve
-from autograder.worker_runs import worker_problem  # noqa: F401 - the grader's public name
+from autograder.worker_runs import (  # noqa: F401 - worker_problem: the grader's public name
+    student_out_of_memory,
+    worker_problem,
+)
 
 STATUS_WORDS = {
     "not_implemented": "is not implemented yet",
@@ -148,6 +151,10 @@ def _case_problem(case, built: TaskResult, measured: TaskResult | None) -> str |
         why = measured.message if measured is not None else "no result"
         if why.startswith(RULE_PREFIX):  # a contract rule, said in one sentence by the worker
             return f"{call}: {why[len(RULE_PREFIX):]}"
+        if student_out_of_memory(measured):  # the model's own demand: its lost points
+            return (f"{call} returned a model that needs more memory than the grader gives "
+                    f"one call (expected a model that builds and trains within the module "
+                    f"docstring's memory bound, got: {why[-240:]})")
         return (f"{call} returned a model the grader could not load or run: {why} (use "
                 "built-in Keras layers; Lambda layers and custom classes are not allowed)")
     return None

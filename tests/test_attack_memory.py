@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -199,3 +200,37 @@ def test_a_killed_graders_empty_call_cgroup_is_removed_by_the_next_call():
     memory.remove()
     CallMemory(64 << 20).remove()
     assert not stale.exists()
+
+
+SENTIMENT = (Path(__file__).resolve().parent.parent / "solutions" / "sentiment.py").read_text()
+# Kim's CNN with the contract's layers and parameter count, but each sequence stretched
+# 4,000 times before the convolutions: training on the holdout's reviews needs gigabytes.
+MEMORY_HUNGRY_CNN = SENTIMENT.replace(
+    "    x = embedding(inputs)                                      # (batch, T, d)\n"
+    "    pooled = []\n",
+    "    x = embedding(inputs)                                      # (batch, T, d)\n"
+    "    x = keras.layers.UpSampling1D(4000)(x)                     # (batch, 4000 T, d)\n"
+    "    pooled = []\n", 1)
+
+
+@pytest.mark.slow
+@needs_cgroup
+def test_a_model_whose_training_outgrows_the_worker_fails_its_accuracy_check(tmp_path):
+    """End to end: a student model that trains past the worker's memory fails the accuracy
+    check with expected vs got (the maximum unchanged), never ``grader_error``."""
+    from dataclasses import replace
+
+    from autograder.grader import grade
+
+    assert MEMORY_HUNGRY_CNN != SENTIMENT, "the reference changed"
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "sentiment.py").write_text(MEMORY_HUNGRY_CNN)
+    limits = replace(Limits(), worker_memory_bytes=2 * GIB)
+    result = grade(folder, assignment="sentiment", functions=("build_cnn_classifier",),
+                   limits=limits, case_timeout=300)
+    accuracy = next(t for t in result.tests if t.name.startswith("accuracy: Kim CNN"))
+    assert accuracy.status == "failed" and accuracy.points == 0 < accuracy.max_points, accuracy
+    assert "needs more memory than the grader gives one call" in accuracy.message, accuracy
+    assert "Lambda" not in accuracy.message  # not the reload rule's advice
+    assert not [t for t in result.tests if t.status == "grader_error"]
