@@ -10,9 +10,11 @@ content hash and the same grading settings (and whose feedback file exists) is s
 it never stops the batch and never touches another row, since rows are keyed by student and
 only this process writes them.
 
-Entry names are hostile input. A student id is :func:`student_id` of the entry's name: one
-printable line, with undecodable bytes, control characters and backslashes escaped, and
-distinct for distinct names. Gradebook cells are neutralised against spreadsheet formula
+Entry names are hostile input. A student id is :func:`student_id` of the entry's name: the
+name itself, backslashes, quotes and commas included, unless it holds what one UTF-8 line
+cannot show (an undecodable byte, a control character, a line break), each such character
+then escaped with ``/``, which no file name holds; distinct for distinct names, and undone
+exactly by :func:`folder_name`. Gradebook cells are neutralised against spreadsheet formula
 injection (:func:`neutralise`, OWASP) and read back exactly (:func:`unneutralise`), so a
 resumed run still finds every student. An entry that cannot be read, or whose feedback
 cannot be written, becomes its own ``grader_error`` row; it never stops the batch.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import signal
 import sys
@@ -54,7 +57,6 @@ from autograder.sandbox import Limits, SandboxError, ensure_isolation
 from autograder.submission import RefusedSubmission, SubmissionError, grade_refused, resolve
 
 _ACTIVE: set[Path] = set()  # work folders of the gradings in progress
-_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 class BatchError(ValueError):
@@ -101,36 +103,64 @@ def threads_per_job(jobs: int) -> int:
 
 
 # ---------------------------------------------------------------- hostile names
+ESCAPE = "/"  # no file name holds it: an id with one is always an escaped name
+_SHORT = {"\n": "n", "\r": "r", "\t": "t"}
+_ESCAPED = re.compile(f"{ESCAPE}(n|r|t|x[0-9a-f]{{2}}|u[0-9a-f]{{4}}|U[0-9a-f]{{8}})")
+_UNSHOWN = ("Cc", "Cf", "Cs", "Zl", "Zp")  # controls, invisible formatting, surrogates, breaks
+
+
+def _representable(char: str) -> bool:
+    """Whether ``char`` stands for itself in a one-line, UTF-8 gradebook cell or log line."""
+    return char != ESCAPE and unicodedata.category(char) not in _UNSHOWN
+
+
 def _escape_char(char: str) -> str:
-    if char in _ESCAPES:
-        return _ESCAPES[char]
+    if _representable(char):
+        return char
+    if char in _SHORT:
+        return ESCAPE + _SHORT[char]
     code = ord(char)
     if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode gives it
-        return f"\\x{code - 0xDC00:02x}"
-    if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
-        return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
-    return char
+        return f"{ESCAPE}x{code - 0xDC00:02x}"
+    return f"{ESCAPE}u{code:04x}" if code <= 0xFFFF else f"{ESCAPE}U{code:08x}"
 
 
 def student_id(name: str) -> str:
-    """The student id of an entry named ``name``: one printable, UTF-8-encodable line.
+    """The student id of an entry named ``name``: the name itself wherever it can be.
 
-    Undecodable bytes show as ``\\xe9``, control and invisible formatting characters (line
-    breaks, tabs, right-to-left overrides) as ``\\n``, ``\\t``, ``\\u202e``, and a backslash
-    as ``\\\\``; since every escape starts with a backslash, two different names never get
-    the same id. Plain names (``ann``, ``café``) are unchanged.
+    A name every character of which shows as itself on one UTF-8 line (backslashes, quotes,
+    commas, any script included) is its own id, so the gradebook's student column is the
+    folder name (a formula start defused there, reversibly: :func:`neutralise`). Any other
+    name (an undecodable byte, a control character, a line break, an invisible formatting
+    character such as a right-to-left override) is escaped with ``/``, which no file name
+    can hold: ``/n`` ``/r`` ``/t``, ``/xe9`` for the undecodable byte 0xe9, ``/u202e`` or
+    ``/U0001f600`` for any other such character, ``/u002f`` for ``/`` itself. So an escaped
+    id never equals a real name, two names never share an id, and :func:`folder_name` gives
+    the name back exactly.
     """
-    if all(char.isprintable() and char != "\\" for char in name):
+    if all(_representable(char) for char in name):
         return name
     return "".join(_escape_char(char) for char in name)
 
 
+def folder_name(student: str) -> str:
+    """The entry name whose :func:`student_id` is ``student`` (an undecodable byte as
+    ``os.fsdecode`` gives it); a ``ValueError`` for text that no name has as its id."""
+    pieces = _ESCAPED.split(student)  # text, escape, text, escape, ..., text
+    name = "".join(piece if i % 2 == 0 else _unescape(piece) for i, piece in enumerate(pieces))
+    if student_id(name) != student:
+        raise ValueError(f"{student!r} is not a student id: expected the name itself or "
+                         f"{ESCAPE}n, {ESCAPE}r, {ESCAPE}t, {ESCAPE}xhh, {ESCAPE}uhhhh, "
+                         f"{ESCAPE}Uhhhhhhhh (lower-case hex) for each character it escapes")
+    return name
 
 
-
-
-
-
+def _unescape(escape: str) -> str:
+    kind, digits = escape[0], escape[1:]
+    if not digits:
+        return {"n": "\n", "r": "\r", "t": "\t"}[kind]
+    code = int(digits, 16) + (0xDC00 if kind == "x" else 0)
+    return chr(code) if code <= 0x10FFFF else "\ufffd"  # not a character: fails the check
 
 
 # ---------------------------------------------------------------- the class folder

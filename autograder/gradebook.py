@@ -4,6 +4,8 @@ Used by :mod:`autograder.batch` (which grades a class and fills it) and
 :mod:`autograder.feedback` (which writes each student's feedback next to it). Cells are
 neutralised against spreadsheet formula injection (:func:`neutralise`, OWASP) and read back
 exactly (:func:`unneutralise`); every file is replaced via a temp file and ``os.replace``.
+The ``student`` column holds :func:`autograder.batch.student_id` ids (the folder name itself,
+or its ``/``-escaped form), which are written and read back character for character.
 """
 
 from __future__ import annotations
