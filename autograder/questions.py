@@ -20,8 +20,12 @@ module (the sentiment assignment: labs 3, 4 and 5). They join the assignment's c
 with a size cap, never executed), whether or not the module was submitted or imports. Each
 auto-graded question is one test ("Question 4.2 (auto-graded)", its points); the written ones
 are one ungraded test (0 points) listing the student's answers for the TA, who grades them as
-Gradescope manual questions (README, "Questions"). A malformed key is the grader's problem: its
-questions become one ``grader_error`` test saying what to fix.
+Gradescope manual questions (README, "Questions"). An auto-graded question's test (its points,
+passed or failed, "correct" or "not the expected ...") is shown to students as course.toml's
+``[questions] verdicts`` says: by default ``after_published``, like the hidden checks, since a
+verdict shown at once lets a student find a k-choice key in k - 1 resubmissions. The written
+ones' test and a malformed key's stay visible: they give no verdict away. A malformed key is
+the grader's problem: its questions become one ``grader_error`` test saying what to fix.
 
 ``python -m autograder.questions --write-reference`` writes ``solutions/answers.json`` (the
 keys' auto-graded answers: the reference submission's), ``--check`` says whether it is up to
@@ -37,7 +41,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.registry import REGISTRY, Outcome, check, failed, grader_error, passed
+from autograder.registry import (
+    REGISTRY,
+    VISIBILITIES,
+    Outcome,
+    check,
+    failed,
+    grader_error,
+    passed,
+)
 from seqlab import answers as _limits
 from seqlab.answers import AnswerError, check_value
 from seqlab.course import load_course, tomllib
@@ -332,17 +344,28 @@ def written_summary(questions: list[Question], found: dict) -> Outcome:
     return Outcome(0.0, UNGRADED, "\n".join(lines))
 
 
-def _register(assignment: str, name: str, points: float, judge) -> None:
-    check(name, points=points, assignment=assignment, public=False, parent_only=True)(judge)
+def _register(assignment: str, name: str, points: float, judge,
+              visibility: str = "visible") -> None:
+    check(name, points=points, assignment=assignment, visibility=visibility, public=False,
+          parent_only=True)(judge)
 
 
 _REGISTERED: set[str] = set()
 
 
-def register_questions(assignment: str, directory: Path = KEYS_DIR) -> None:
-    """Add ``assignment``'s questions to its checks (once)."""
+def register_questions(assignment: str, directory: Path = KEYS_DIR,
+                       verdicts: str | None = None) -> None:
+    """Add ``assignment``'s questions to its checks (once).
+
+    Each auto-graded question's test has the visibility ``verdicts`` (default: course.toml's
+    ``[questions] verdicts``, itself ``"after_published"`` by default): a test students see
+    at once would give away a key to resubmissions, one letter at a time.
+    """
     if assignment in _REGISTERED:
         return
+    verdicts = verdicts or load_course().question_verdicts  # a bad course.toml: raised here
+    if verdicts not in VISIBILITIES:
+        raise ValueError(f"verdicts must be one of {VISIBILITIES}, got {verdicts!r}")
     _REGISTERED.add(assignment)
     REGISTRY.setdefault(assignment, [])
     try:
@@ -354,7 +377,7 @@ def register_questions(assignment: str, directory: Path = KEYS_DIR) -> None:
     for question in questions:
         if question.auto:
             _register(assignment, f"Question {question.id} (auto-graded)", question.points,
-                      lambda obs, q=question: judge_question(q, _found(obs)))
+                      lambda obs, q=question: judge_question(q, _found(obs)), verdicts)
     written = [q for q in questions if not q.auto]
     if written:
         ids = ", ".join(q.id for q in written)

@@ -36,8 +36,7 @@ def results_json(result: GradeResult) -> dict:
         else:
             entry["status"] = "passed" if test.status == "passed" else "failed"
         tests.append(entry)
-    output = (f"Score {result.score:g} / {result.max_score:g} ({result.profile} profile). "
-              + " ".join(result.notes)).strip()
+    output = (_score_line(result) + " " + " ".join(result.notes)).strip()
     withheld = [t for t in result.tests if t.status == "grader_error"]
     if withheld:
         output += (f" {len(withheld)} test(s) could not be finished by the grader itself (it "
@@ -52,6 +51,25 @@ def results_json(result: GradeResult) -> dict:
         extra["status"] = "grader_error"
     return {"score": result.score, "execution_time": round(result.seconds, 1),
             "output": output, "tests": tests, "extra_data": extra}
+
+
+def _score_line(result: GradeResult) -> str:
+    """The output's first sentence: the score of the tests students see now.
+
+    Tests that are not ``visible`` (the hidden checks, and the auto-graded questions unless
+    course.toml's ``[questions] verdicts`` says otherwise) are counted in the total but left
+    out of this line: Gradescope lets an assignment hide the total until publication, and a
+    line saying it would give away which hidden test (e.g. which answer) was right.
+    """
+    unshown = [t for t in result.tests if t.visibility != "visible" and t.max_points > 0]
+    if not unshown:
+        return f"Score {result.score:g} / {result.max_score:g} ({result.profile} profile)."
+    shown = [t for t in result.tests if t.visibility == "visible" or t.max_points <= 0]
+    return (f"Score of the tests shown: {sum(t.points for t in shown):g} / "
+            f"{sum(t.max_points for t in shown):g} ({result.profile} profile); "
+            f"{len(unshown)} more test(s) worth {sum(t.max_points for t in unshown):g} points "
+            "count in your total; their results are not shown yet (for most, until grades "
+            "are published).")
 
 
 def write_json(result: GradeResult, path: str | Path) -> Path:

