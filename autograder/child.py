@@ -100,9 +100,11 @@ def describe_error(exc: BaseException, module_file: str) -> tuple[str, str]:
 
 
 def signature_of(function) -> dict:
+    """The parameters of the object the module binds (``inspect.signature``: through
+    ``functools.wraps``' ``__wrapped__``), as the parent's signature check reads them."""
     try:
         sig = inspect.signature(function)
-    except (TypeError, ValueError):
+    except Exception:  # TypeError, ValueError, or student code behind __signature__
         return {"error": "has no readable signature"}
     return {"parameters": [
         {"name": p.name, "kind": p.kind.name,
@@ -147,10 +149,9 @@ def main() -> int:
         emit(event="import_error", message=f"{os.path.basename(module_file)} could not be "
                                            f"imported: it {message}")
         return 0
-    functions = {name: signature_of(getattr(module, name)) for name in spec["functions"]
-                 if callable(getattr(module, name, None))}
-    context = _Context(Model, save_array, is_instance, functions)
-    emit(event="ready", functions=functions)
+    context = _Context(Model, save_array, is_instance,
+                       bound_functions(module, spec["functions"]))
+    emit(event="ready", functions=context.functions)
     for task in spec["tasks"]:
         emit(event="start", id=task["id"])
         start = time.perf_counter()
@@ -188,14 +189,36 @@ class _Refused(Exception):
         self.status = status
 
 
+def bound_functions(module, names) -> dict:
+    """``{name: object}``: the callables the module binds under the contract's ``names``
+    right after its import (whatever bound them: a def, an assignment, ``exec``)."""
+    found = {}
+    for name in names:
+        try:
+            value = getattr(module, name, None)
+        except Exception:  # a module-level __getattr__ of the student's
+            continue
+        if callable(value):
+            found[name] = value
+    return found
+
+
 class _Context:
     """What every task handler may use: the Keras ``Model`` class, ``numpy.save`` and
-    ``isinstance`` as they were before the student's module was imported, and the
-    signatures read after it."""
+    ``isinstance`` as they were before the student's module was imported, the contract
+    functions bound right after it (``bound``: the objects every task calls) and their
+    signatures (``functions``: what the parent judges, so judged and called are one)."""
 
-    def __init__(self, Model, save_array, is_instance, functions):
+    def __init__(self, Model, save_array, is_instance, bound):
         self.Model, self.save_array = Model, save_array
-        self.is_instance, self.functions = is_instance, functions
+        self.is_instance, self.bound = is_instance, bound
+        self.functions = {name: signature_of(value) for name, value in bound.items()}
+
+
+def called_object(module, name: str, context: _Context):
+    """The object a task calls for ``name``: the one whose signature was reported, even if
+    student code rebound the module's attribute since (None: no callable was bound)."""
+    return context.bound.get(name)
 
 
 def _arguments(task: dict) -> tuple[list, dict]:
@@ -320,7 +343,7 @@ def run_task(module, task, context: _Context) -> dict:
     if task["kind"] not in TASKS:
         raise _Refused("error", f"unknown task kind {task['kind']!r}")
     name = task["function"]
-    function = getattr(module, name, None)
+    function = called_object(module, name, context)
     if not callable(function):
         raise _Refused("missing", f"{name} is not defined in the module")
     return TASKS[task["kind"]](function, name, task, context)

@@ -29,7 +29,7 @@ from autograder.assignments import Assignment, Case, ParentInputs
 from autograder.bands import load_bands
 from autograder.isolation import detect as detect_isolation
 from autograder.sandbox import Limits, TaskResult, run_tasks
-from autograder.signatures import read_signatures
+from autograder.signatures import judge_signatures, read_source
 from autograder.submission import Submission
 from autograder.worker_cache import reuse_results
 from autograder.worker_runs import (
@@ -257,10 +257,19 @@ def build_in_child(grading: Grading) -> None:
     for task_id, task in grading.built.items():  # the container ran out of memory
         if task.status == "grader_error" and task_id not in grading.grader_problems:
             grading.grader_problems[task_id] = task.message
-    # Read from the grader's own copy of the source, never from what the child says.
-    if grading.built["signatures"].ok:
-        grading.signatures = read_signatures(grading.submission.folder / spec.FILENAME,
-                                             spec.FUNCTIONS)
+    grading.signatures = judged_signatures(grading)
+
+
+def judged_signatures(grading: Grading) -> dict:
+    """The contract functions' signatures as the signature check judges them: the objects
+    the module binds (the child's report, which can only make a check fail) and the grader's
+    own reading of its copy of the source (:mod:`autograder.signatures`) must both agree
+    with the contract. Nothing when the child could not report (every function missing)."""
+    spec, report = grading.spec, grading.built["signatures"]
+    if not report.ok:
+        return {}
+    readings = read_source(grading.submission.folder / spec.FILENAME, spec.FUNCTIONS)
+    return judge_signatures(readings, report.data.get("functions"), spec.FUNCTIONS)
 
 
 # ---------------------------------------------------------------- 3. what the child left
