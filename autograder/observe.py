@@ -37,6 +37,7 @@ from autograder.worker_runs import (
     GraderProblem,
     grader_models,
     run_worker,
+    submitted_model_tasks,
     worker_problem,
 )
 
@@ -313,12 +314,10 @@ def _take_models(case: Case, grading: Grading) -> list[str] | None:
     files = []
     try:
         for name in names:
-            copy = safeload.copy_child_file(grading.child_dir / "out", name,
-                                            grading.worker_dir / name,
-                                            safeload.MAX_MODEL_BYTES)
-            safeload.check_keras(copy)
-            copy.chmod(0o644)  # for the worker's uid; the folder admits only that uid
-            files.append(str(copy))
+            # The one gate of every student model: bounded, link-proof, the zip checked
+            # (its HDF5 only by the sandboxed worker, never here).
+            files.append(str(safeload.take_keras(grading.child_dir / "out", name,
+                                                 grading.worker_dir / name)))
     except FileNotFoundError:
         grading.built[case.id] = TaskResult(case.id, "error", "no model file was saved")
         return None
@@ -353,16 +352,14 @@ def take_child_results(grading: Grading) -> None:
 
 
 # ---------------------------------------------------------------- 4. the worker
-def _prediction_tasks(grading: Grading) -> list[dict]:
-    """The submitted model.keras on the holdout(s), for a worker of their own."""
+def _prediction_tasks(grading: Grading) -> tuple[list[dict], dict[str, TaskResult]]:
+    """The submitted model.keras on the holdout(s), for a worker of their own, once it has
+    passed the gate of child-saved models; or the results saying why it was refused."""
     if not grading.scores_submitted:
-        return []
-    model = grading.worker_dir / "submitted.keras"
-    shutil.copyfile(grading.submission.folder / "model.keras", model)
-    return [{"id": key, "kind": "predict", "model": str(model),
-             "data": str(grading.inputs_dir / f"{key}.npz"),
-             "timeout": grading.timeouts["submitted_model"]}
-            for key in grading.inputs.submitted]
+        return [], {}
+    return submitted_model_tasks(grading.submission.folder, grading.worker_dir,
+                                 grading.inputs_dir, grading.inputs.submitted,
+                                 grading.timeouts["submitted_model"])
 
 
 def _fresh(worker_dir: Path) -> Path:
@@ -380,7 +377,8 @@ def measure_in_worker(grading: Grading) -> None:
     limits = grading.limits
     tasks, reused, remember = reuse_results(grading.worker_tasks, limits.threads)
     measured = run_worker(tasks, grading.worker_dir, limits, grading.root) if tasks else {}
-    predictions = _prediction_tasks(grading)
+    predictions, refused = _prediction_tasks(grading)
+    measured.update(refused)
     if predictions:  # a fresh process: after training, the worker holds far more memory
         measured.update(run_worker(predictions, _fresh(grading.worker_dir), limits,
                                    grading.root))

@@ -1,21 +1,27 @@
 """Bounded, link-proof reading of the files an untrusted child leaves for the grader.
 
-The child writes ``.npy``/``.npz`` arrays and ``.keras`` models into folders it can write;
-the parent (root) and the trusted worker read them. A 10 KB file can declare a 3 GiB array
-(``np.load`` then allocates it), an HDF5 dataset can be a few bytes of "fill value" that
-reads as gigabytes, a file name can be a symbolic link to a grader file, a named pipe
-(``open`` blocks forever) or a hard link to the answer key. This module refuses all of
-these *before* anything large is allocated, raising :class:`UnsafeFile` with one sentence
-saying what was expected and what was found. It needs only NumPy, h5py and the standard
-library (nothing else from the autograder).
+The child writes ``.npy``/``.npz`` arrays and ``.keras`` models into folders it can write,
+and a student submits a ``model.keras``; the parent (root) and the trusted worker read them.
+A 10 KB file can declare a 3 GiB array (``np.load`` then allocates it), an HDF5 dataset can
+be a few bytes of "fill value" that reads as gigabytes, a file name can be a symbolic link to
+a grader file, a named pipe (``open`` blocks forever) or a hard link to the answer key. This
+module refuses all of these *before* anything large is allocated, raising
+:class:`UnsafeFile` with one sentence saying what was expected and what was found. It needs
+only NumPy, h5py and the standard library (nothing else from the autograder).
 
 Use it in two steps, so that the file that was checked is the file that is loaded:
 
 1. ``copy_child_file(child_out, "case.npz", private / "case.npz", MAX_ARRAY_BYTES)`` (or
    ``open_child_file`` for the bytes): the child's folder is opened without following
    links, the entry must be one regular file with one link and at most ``max_bytes``;
-2. ``safe_load_npz(private / "case.npz")``, ``safe_load_npy``, ``check_keras`` on the
-   grader's private copy, which the child cannot change any more.
+2. ``safe_load_npz(private / "case.npz")``, ``safe_load_npy`` on the grader's private copy,
+   which the child cannot change any more.
+
+Every student ``.keras`` (saved by the child, or submitted) reaches the worker through one
+gate, :func:`take_keras`: step 1, then :func:`check_keras_archive`, which checks the zip
+alone and never opens the HDF5 inside, so that no root process parses a student's HDF5. Its
+HDF5 is checked (:func:`check_keras`, from its metadata) only by the sandboxed worker (a
+fresh uid in bubblewrap), right before Keras parses it there.
 
 Limits (bytes are *declared* sizes, read from headers before any data is read):
 
@@ -26,8 +32,8 @@ Limits (bytes are *declared* sizes, read from headers before any data is read):
 - ``MAX_KERAS_MEMBERS`` (1024), ``MAX_H5_OBJECTS`` (100 000), ``MAX_H5_CHUNKS`` (1 000 000).
 
 Not covered: bugs in the HDF5 C library itself (a crafted file could still crash the
-process that parses it, so run ``check_keras`` where a crash costs little), and HDF5
-attributes, which are stored in full in the file (so they are bounded by its size).
+process that parses it, which is why only the sandboxed worker runs :func:`check_keras`),
+and HDF5 attributes, which are stored in full in the file (so they are bounded by its size).
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ _NPY_HEADER_BYTES = 10_000  # NumPy's own default max_header_size
 _ZIP_DIRECTORY_BYTES_PER_MEMBER = 1024  # central directory allowance (name, extras, comment)
 _CHUNK = 2**20
 _KERAS_FILES = ("config.json", "metadata.json", "model.weights.h5")
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first 8 bytes of an HDF5 file (no user block)
+_HDF5_SUFFIXES = (".h5", ".hdf5", ".he5", ".hdf")
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -410,47 +418,109 @@ def _keras_name(name: str) -> bool:
             and all(part not in ("", ".", "..") for part in rest.split("/")))
 
 
-def check_keras(source, max_bytes: int = MAX_MODEL_BYTES, *,
-                label: str | None = None) -> dict:
-    """Check a ``.keras`` archive (a path or its bytes) without building the model; return
-    ``{weights dataset path: (shape, dtype)}``.
+def check_keras_archive(source, max_bytes: int = MAX_MODEL_BYTES, *,
+                        label: str | None = None) -> int:
+    """Check a ``.keras`` archive (a path or its bytes) at the zip level alone, never opening
+    the HDF5 inside (what the parent may do); return ``model.weights.h5``'s size.
 
     Refused (:class:`UnsafeFile`): more than ``MAX_KERAS_MEMBERS`` members, members other
     than ``config.json``, ``metadata.json``, ``model.weights.h5`` and ``assets/...``, no
     config or weights, more than ``max_bytes`` uncompressed in all, JSON files over
     ``MAX_JSON_BYTES`` or not a JSON object, a member not decompressing to its declared
-    size, and weights failing :func:`_check_weights` (declared dataset sizes over
-    ``max_bytes`` in all, links, external or virtual storage, non-numeric data).
+    size, weights without the HDF5 signature, and HDF5 data in any other member.
     """
     with _source(source, label) as (fp, _, label), \
             _open_zip(fp, label, MAX_KERAS_MEMBERS) as archive:
-        infos = {info.filename: info for info in archive.infolist()}
-        odd = sorted(name for name in infos if not _keras_name(name))
-        if odd:
-            raise UnsafeFile(f"{label} holds {odd[0]!r}, expected only "
-                             f"{', '.join(_KERAS_FILES)} and assets/")
-        missing = [name for name in ("config.json", "model.weights.h5") if name not in infos]
-        if missing:
-            raise UnsafeFile(f"{label} has no {missing[0]}, expected a Keras 3 model archive")
-        total = sum(info.file_size for info in infos.values())
-        if total > max_bytes:
-            raise UnsafeFile(f"{label} declares {_size(total)} uncompressed, more than the "
-                             f"{_size(max_bytes)} allowed")
-        for name, info in sorted(infos.items()):
-            where = f"{label} {name}"
-            try:
-                if name.endswith(".json"):
-                    _check_json(info, where, archive)
-                elif name == "model.weights.h5":
-                    weights = _check_weights(_member(archive, info, where), where, max_bytes)
-                else:
-                    with archive.open(info) as stream:
-                        _drain(stream, info.file_size, where)
-            except UnsafeFile:
-                raise
-            except _ZIP_ERRORS as exc:  # e.g. a local header that differs from the directory
-                raise UnsafeFile(f"{where} is corrupt ({exc})") from None
+        _check_keras_members(archive, label, max_bytes)
+        return archive.getinfo("model.weights.h5").file_size
+
+
+def check_keras(source, max_bytes: int = MAX_MODEL_BYTES, *,
+                label: str | None = None) -> dict:
+    """:func:`check_keras_archive`, then the weights' HDF5 from its metadata
+    (:func:`_check_weights`: declared dataset sizes over ``max_bytes`` in all, links,
+    external or virtual storage, non-numeric data); return ``{weights dataset path: (shape,
+    dtype)}``. It parses the student's HDF5: for the sandboxed worker only, never root."""
+    with _source(source, label) as (fp, _, label), \
+            _open_zip(fp, label, MAX_KERAS_MEMBERS) as archive:
+        weights = _check_keras_members(archive, label, max_bytes, keep_weights=True)
+    return _check_weights(weights, f"{label} model.weights.h5", max_bytes)
+
+
+def take_keras(folder: Path, name: str, dest: Path, max_bytes: int = MAX_MODEL_BYTES) -> Path:
+    """The one gate every student ``.keras`` passes before the worker: ``folder/name``
+    copied as :func:`copy_child_file` does to the grader's new ``dest`` and checked there by
+    :func:`check_keras_archive` (messages name ``name``), then readable by the worker's uid.
+    Returns ``dest``; on :class:`UnsafeFile` no copy is left."""
+    dest = copy_child_file(folder, name, dest, max_bytes)
+    try:
+        check_keras_archive(dest, max_bytes, label=name)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    dest.chmod(0o644)  # for the worker's uid; its folder admits only that uid
+    return dest
+
+
+class _Sink:
+    """Where a member is drained: its first bytes kept, the rest kept only if ``keep``."""
+
+    def __init__(self, keep: bool = False):
+        self.head, self.data = b"", io.BytesIO() if keep else None
+
+    def write(self, chunk: bytes) -> None:
+        if len(self.head) < len(HDF5_SIGNATURE):
+            self.head += chunk[: len(HDF5_SIGNATURE) - len(self.head)]
+        if self.data is not None:
+            self.data.write(chunk)
+
+
+def _check_keras_members(archive: zipfile.ZipFile, label: str, max_bytes: int,
+                         keep_weights: bool = False) -> io.BytesIO | None:
+    """The zip-level checks of :func:`check_keras_archive`: every member decompressed once,
+    in bounded chunks; returns the weights' bytes when ``keep_weights``."""
+    infos = {info.filename: info for info in archive.infolist()}
+    odd = sorted(name for name in infos if not _keras_name(name))
+    if odd:
+        raise UnsafeFile(f"{label} holds {odd[0]!r}, expected only "
+                         f"{', '.join(_KERAS_FILES)} and assets/")
+    missing = [name for name in ("config.json", "model.weights.h5") if name not in infos]
+    if missing:
+        raise UnsafeFile(f"{label} has no {missing[0]}, expected a Keras 3 model archive")
+    total = sum(info.file_size for info in infos.values())
+    if total > max_bytes:
+        raise UnsafeFile(f"{label} declares {_size(total)} uncompressed, more than the "
+                         f"{_size(max_bytes)} allowed")
+    weights = None
+    for name, info in sorted(infos.items()):
+        where = f"{label} {name}"
+        try:
+            if name.endswith(".json"):
+                _check_json(info, where, archive)
+                continue
+            sink = _Sink(keep=keep_weights and name == "model.weights.h5")
+            with archive.open(info) as stream:
+                _drain(stream, info.file_size, where, sink)
+        except UnsafeFile:
+            raise
+        except _ZIP_ERRORS as exc:  # e.g. a local header that differs from the directory
+            raise UnsafeFile(f"{where} is corrupt ({exc})") from None
+        _check_hdf5_place(name, sink.head, label)
+        if sink.data is not None:
+            sink.data.seek(0)
+            weights = sink.data
     return weights
+
+
+def _check_hdf5_place(name: str, head: bytes, label: str) -> None:
+    """HDF5 in ``model.weights.h5`` only, and there for sure (from the first bytes alone)."""
+    if name == "model.weights.h5":
+        if head != HDF5_SIGNATURE:
+            raise UnsafeFile(f"{label} model.weights.h5 is not an HDF5 file (it starts with "
+                             f"{head!r}, expected {HDF5_SIGNATURE!r})")
+    elif head == HDF5_SIGNATURE or name.lower().endswith(_HDF5_SUFFIXES):
+        raise UnsafeFile(f"{label} holds HDF5 data in {name}, expected it only in "
+                         "model.weights.h5")
 
 
 def _check_json(info: zipfile.ZipInfo, label: str, archive: zipfile.ZipFile) -> None:

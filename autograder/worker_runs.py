@@ -152,11 +152,14 @@ def _layer_configs(node):
 
 
 def within_declared_sizes(load):
-    """``load`` (a ``.keras`` path to a model) refusing, before anything is built, a model
-    whose config declares more than :data:`MAX_DECLARED_PARAMS` parameters."""
+    """``load`` (a ``.keras`` path to a model) in the sandboxed worker: the archive and its
+    HDF5 weights checked first (:func:`autograder.safeload.check_keras`: the parent only
+    checks the zip, never parsing a student's HDF5), then a model whose config declares more
+    than :data:`MAX_DECLARED_PARAMS` parameters refused, before anything is built."""
     import zipfile
 
     def checked(path, *args, **kwargs):
+        safeload.check_keras(path, label=Path(path).name)
         try:
             with zipfile.ZipFile(path) as archive:
                 config = json.loads(archive.read("config.json")[:16 << 20])
@@ -171,3 +174,26 @@ def within_declared_sizes(load):
         return load(path, *args, **kwargs)
 
     return checked
+
+
+SUBMITTED_MODEL = "model.keras"
+REFUSED = "its file was refused: "
+
+
+def submitted_model_tasks(folder: Path, worker_dir: Path, inputs_dir: Path, keys,
+                          timeout: float) -> tuple[list[dict], dict[str, TaskResult]]:
+    """The worker's ``predict`` tasks (one per key of ``keys``, e.g. ``submitted_model``,
+    its inputs ``inputs_dir/<key>.npz``) for the student's submitted ``model.keras`` in
+    ``folder``, handed over as ``worker_dir/submitted.keras`` through the gate every
+    child-saved model passes (:func:`autograder.safeload.take_keras`).
+
+    A model the gate refuses reaches no worker: no task, and for each key a failed result
+    saying why in one sentence (the student's failure: 0 for the checks that need the model,
+    their maximum unchanged). Returns ``(tasks, refused results by key)``."""
+    keys = list(keys)
+    try:
+        model = safeload.take_keras(folder, SUBMITTED_MODEL, worker_dir / "submitted.keras")
+    except safeload.UnsafeFile as exc:
+        return [], {key: TaskResult(key, "error", f"{REFUSED}{exc}") for key in keys}
+    return [{"id": key, "kind": "predict", "model": str(model),
+             "data": str(inputs_dir / f"{key}.npz"), "timeout": timeout} for key in keys], {}
