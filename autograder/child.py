@@ -274,15 +274,9 @@ def _drop_constant_values(model) -> None:
     rebuild strips initializers anyway, and the matrix would otherwise fill config.json."""
     import keras
 
-    layers, seen = [model], set()
-    while layers:
-        layer = layers.pop()
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        layers += list(getattr(layer, "layers", []) or [])
-        layers += [getattr(layer, k) for k in ("forward_layer", "backward_layer", "layer", "cell")
-                   if isinstance(getattr(layer, k, None), keras.layers.Layer)]
+    from seqlab.checks.structure import every_layer  # the checks' walk: wrappers' layers too
+
+    for layer in every_layer(model):
         for key, value in list(vars(layer).items()):
             if key.endswith("_initializer") and isinstance(value, keras.initializers.Constant) \
                     and np.size(value.value) > CONSTANT_LIMIT:

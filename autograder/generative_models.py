@@ -18,6 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.keras_inspect import Rule, describe_layer, flat_layers, fresh_model, load
+from autograder.worker_runs import within_declared_sizes
+
+# Every student model (labs 6-8 too) passes the worker's full check, its HDF5 included, and
+# the declared-size bound before Keras loads it, exactly as lab 4's do (autograder.worker).
+load = within_declared_sizes(load)
 
 
 # ---------------------------------------------------------------- the grader's own models
