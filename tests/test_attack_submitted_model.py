@@ -26,21 +26,10 @@ from autograder import observe, safeload, worker_cache
 from autograder.assignments import Case, ParentInputs, load_assignment
 from autograder.sandbox import Limits, TaskResult
 from autograder.submission import Submission
+from tests.submissions import only_submitted_model_check, tiny_imdb_model
 from tests.test_bounded_files import bomb_weights, edit_keras, patch_directory_size
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def model_keras(tmp_path_factory) -> Path:
-    """A real Keras 3 archive (as test_bounded_files makes it): Input + Dense, compiled."""
-    import keras
-
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    model.compile(optimizer="adam", loss="mse")
-    path = tmp_path_factory.mktemp("model") / "model.keras"
-    model.save(path)
-    return path
 
 
 def _declared_2gib(model: Path, dest: Path) -> Path:
@@ -293,21 +282,11 @@ def test_a_full_grading_gates_the_submitted_model_and_never_opens_its_hdf5(tmp_p
     """A real full-profile grading (the parent's h5py refused): a real model.keras is
     scored by the sandboxed worker; the same model with a 2 GiB-declared member scores 0 of
     10, the refusal said in one sentence."""
-    import keras
 
-    from autograder.assignments import sentiment
-    from autograder.assignments.sentiment_inputs import encoded_splits
     from autograder.grader import grade
-    from autograder.registry import REGISTRY
 
-    kept = [c for c in REGISTRY["sentiment"] if c.judge is sentiment.submitted_model]
-    monkeypatch.setitem(REGISTRY, "sentiment", kept)
-    vocab = encoded_splits("imdb", "full")["matrix"].shape[0]
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input(shape=(None,), dtype="int32")
-    h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(vocab, 4)(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(h))
-    model.compile(loss="binary_crossentropy")
+    only_submitted_model_check(monkeypatch)
+    model = tiny_imdb_model()
     folders = {}
     for name in ("real", "forged"):
         folders[name] = tmp_path / name

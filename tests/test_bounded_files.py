@@ -84,18 +84,6 @@ def patch_directory_size(path: Path, name: str, file_size: int) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.fixture(scope="module")
-def model_keras(tmp_path_factory) -> Path:
-    """A real Keras 3 archive: keras.Input + Dense, compiled with Adam, saved."""
-    import keras
-
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    model.compile(optimizer="adam", loss="mse")
-    path = tmp_path_factory.mktemp("model") / "model.keras"
-    model.save(path)
-    return path
-
-
 def edit_keras(src: Path, dest: Path, edit=None, extra: dict | None = None) -> Path:
     """A copy of the real archive ``src`` with its weights edited by ``edit(h5py.File)``
     and ``extra`` members added (a value None removes that member)."""

@@ -11,6 +11,7 @@ import pytest
 
 from autograder.cli import main as cli
 from autograder.holdout import HoldoutError, read_holdout
+from tests.submissions import only_submitted_model_check, tiny_imdb_model
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,21 +101,11 @@ def test_a_submitted_model_is_scored_on_the_holdout_not_the_packaged_split(tmp_p
                                                                           monkeypatch):
     """A model whose predictions are the holdout's labels scores full marks on it, though it
     is near chance on the packaged split; the run report is still re-measured there."""
-    import keras
 
-    from autograder.assignments import sentiment
-    from autograder.assignments.sentiment_inputs import encoded_splits
     from autograder.grader import grade
-    from autograder.registry import REGISTRY
 
-    kept = [c for c in REGISTRY["sentiment"] if c.judge is sentiment.submitted_model]
-    monkeypatch.setitem(REGISTRY, "sentiment", kept)
-    vocab = encoded_splits("imdb", "full")["matrix"].shape[0]
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input(shape=(None,), dtype="int32")
-    h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(vocab, 4)(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(h))
-    model.compile(loss="binary_crossentropy")
+    only_submitted_model_check(monkeypatch)
+    model = tiny_imdb_model()
     folder = tmp_path / "submission"
     folder.mkdir()
     shutil.copyfile(REPO / "solutions" / "sentiment.py", folder / "sentiment.py")
