@@ -180,7 +180,7 @@ MEMORY_ATTACKS = {
         "safeload.safe_load_npz(path, label='out/case.npz')",
         "out/case.npz member r.0 declares a (40000, 40000) float64 array (11.9 GiB), more "
         "than the 64 MiB allowed"),
-    "keras weights: 3 GiB of HDF5 fill value": (  # what worker_cache._hash_keras_file reads
+    "keras weights: 3 GiB of HDF5 fill value": (  # what the worker's full check refuses
         "model.keras", write_keras_bomb,
         "w = zipfile.ZipFile(path).read('model.weights.h5')\n"
         "np.asarray(h5py.File(io.BytesIO(w), 'r')['layers/dense/vars/0'])",
