@@ -59,6 +59,7 @@ def test_a_def_rebound_after_it_fails(tmp_path, how):
     test = signature_test(result)
     assert test.points == 0, (how, test.message)
     assert "(a, b)" in test.message and "rnn_forward" in test.message, test.message
+    assert "rnn_forward is rebound after its def" in test.message, test.message
 
 
 def test_a_decorator_that_replaces_the_function_fails(tmp_path):

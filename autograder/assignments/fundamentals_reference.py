@@ -307,7 +307,8 @@ def signature_problems(signatures: dict, functions: dict) -> list[str]:
         if got_params[: len(params)] != params:
             want = ", ".join(n if d is None else f"{n}={d}" for n, d in params)
             have = ", ".join(n if d is None else f"{n}={d}" for n, d in got_params)
-            problems.append(f"{name}: expected ({want}), got ({have})")
+            problems.append(got.get("problem")  # e.g. rebound after its def (signatures)
+                            or f"{name}: expected ({want}), got ({have})")
     return problems
 
 
