@@ -30,7 +30,7 @@ from pathlib import Path
 
 from autograder.identity import state_dir
 from autograder.isolation import import_paths
-from autograder.sandbox import Limits, SandboxError, run_tasks
+from autograder.sandbox import MEMORY_WORDS, Limits, SandboxError, run_tasks
 
 MIN_KERAS = (3, 14, 0)
 """The oldest Keras the grader loads student models with (CVE-2026-1462 fixed in 3.14.0)."""
@@ -101,7 +101,7 @@ def _proof_file(key: str) -> Path:
 
 
 def _refuse(who: str, result, limits: Limits) -> SandboxError:
-    if result.status == "out_of_memory" or "MemoryError" in result.message:
+    if result.data.get("out_of_memory") or any(word in result.message for word in MEMORY_WORDS):
         cap = (limits.worker_memory_bytes if who == "worker" else None) or limits.memory_bytes
         return SandboxError(
             f"the grading machine cannot run its own sandbox, so no student was graded: a probe "
